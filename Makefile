@@ -1,0 +1,59 @@
+# mailmon: `make demo` and `make test` work on a fresh Debian/Ubuntu with Python >= 3.11.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+PORT ?= 8000
+
+.PHONY: install demo serve test test-fast test-browser lint bench browser-deps migrate clean stop-embedded check-deploy
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	@rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+install: $(STAMP)
+
+migrate: install
+	$(PY) manage.py migrate --no-input
+
+demo: install
+	$(PY) manage.py migrate --no-input
+	$(PY) manage.py collectstatic --no-input -v0
+	$(PY) manage.py load_demo
+	$(PY) manage.py run_stack --port $(PORT) --demo
+
+serve: install
+	$(PY) manage.py migrate --no-input
+	$(PY) manage.py collectstatic --no-input -v0
+	$(PY) manage.py run_stack --port $(PORT)
+
+# Debian's Chromium for the browser suite (Playwright cannot download a browser here).
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || echo "chromium missing: browser tests will be skipped (apt-get install chromium)"; }
+
+test: install browser-deps
+	$(PY) -m pytest -q
+
+test-fast: install
+	$(PY) -m pytest -q -m "not browser and not slow"
+
+test-browser: install browser-deps
+	$(PY) -m pytest -q -m browser
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+bench: install
+	@for script in bench/*.py; do $(PY) $$script || exit 1; done
+
+check-deploy: install
+	MAILMON_ENV=production SECRET_KEY=$$(head -c 48 /dev/urandom | base64) ALLOWED_HOSTS=mailmon.example.com \
+	  $(PY) manage.py check --deploy --fail-level WARNING
+
+stop-embedded:
+	$(PY) manage.py embedded stop
+
+clean:
+	rm -rf $(VENV) var/staticfiles

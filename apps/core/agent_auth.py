@@ -1,0 +1,97 @@
+"""Agent authentication: ``Authorization: Api-Key <key>``, hashed keys, CIDR allowlists.
+
+Unknown, malformed or revoked keys get 401; a valid key used from an address
+outside its allowlist gets 403. Both the DRF views and the plain ingest view
+call :func:`authenticate_agent`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.utils import timezone
+from rest_framework import authentication, exceptions
+
+from .models import AgentAPIKey
+from .netutil import client_address
+
+KEYWORD = "Api-Key"
+
+
+class AgentAuthError(Exception):
+    def __init__(self, status: int, detail: str):
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class AgentPrincipal:
+    """Who is calling: the key (and so its node scope) and from where."""
+
+    key: AgentAPIKey
+    address: str | None
+
+    is_authenticated = True
+    is_anonymous = False
+    is_staff = False
+
+    @property
+    def name(self) -> str:
+        return self.key.name
+
+    def get_username(self) -> str:
+        return f"agent:{self.key.name}"
+
+    def has_perm(self, perm: str, obj=None) -> bool:
+        return False
+
+
+def key_from_header(header: str | None) -> str | None:
+    if not header:
+        return None
+    keyword, _, value = header.partition(" ")
+    if keyword != KEYWORD or not value.strip():
+        return None
+    return value.strip()
+
+
+def authenticate_agent(meta: dict) -> AgentPrincipal:
+    """Check the request's key and address; raises AgentAuthError with 401 or 403."""
+    raw = key_from_header(meta.get("HTTP_AUTHORIZATION"))
+    if raw is None:
+        raise AgentAuthError(401, "Authorization header with 'Api-Key <key>' required.")
+    try:
+        key = AgentAPIKey.objects.get_from_key(raw)
+    except AgentAPIKey.DoesNotExist:
+        raise AgentAuthError(401, "Unknown API key.") from None
+    if key.revoked or key.has_expired:
+        raise AgentAuthError(401, "API key revoked or expired.")
+    address = client_address(meta)
+    if not key.allows_address(address):
+        raise AgentAuthError(403, f"API key not allowed from {address}.")
+    _touch(key)
+    return AgentPrincipal(key=key, address=address)
+
+
+def _touch(key: AgentAPIKey) -> None:
+    # One write a minute at most: agents call every few seconds.
+    now = timezone.now()
+    if key.last_used_at is None or (now - key.last_used_at).total_seconds() > 60:
+        AgentAPIKey.objects.filter(pk=key.pk).update(last_used_at=now)
+
+
+class AgentKeyAuthentication(authentication.BaseAuthentication):
+    """DRF authentication for agent endpoints."""
+
+    def authenticate(self, request):
+        try:
+            principal = authenticate_agent(request.META)
+        except AgentAuthError as exc:
+            if exc.status == 403:
+                raise exceptions.PermissionDenied(exc.detail) from None
+            raise exceptions.AuthenticationFailed(exc.detail) from None
+        return principal, principal.key
+
+    def authenticate_header(self, request) -> str:
+        return KEYWORD

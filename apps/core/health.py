@@ -1,0 +1,109 @@
+"""Health checks for /health and /health/detailed: each returns (ok, detail)."""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Callable
+
+import django
+from django.conf import settings
+from django.db import connection
+
+from . import heartbeat
+from .redis import get_redis
+
+STARTED_AT = time.time()
+
+# Modules register extra queue depths here (name -> callable returning an int).
+QUEUE_DEPTHS: dict[str, Callable[[], int]] = {}
+
+
+def check_database() -> tuple[bool, str]:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return True, "ok"
+    except Exception as exc:
+        return False, f"unreachable: {exc.__class__.__name__}"
+
+
+def check_redis() -> tuple[bool, str]:
+    try:
+        get_redis().ping()
+        return True, "ok"
+    except Exception as exc:
+        return False, f"unreachable: {exc.__class__.__name__}"
+
+
+def _check_heartbeat(key: str, what: str) -> tuple[bool, str]:
+    try:
+        age = heartbeat.heartbeat_age(key)
+    except Exception:
+        return False, "unknown (Redis unreachable)"
+    if age is None:
+        return False, f"no {what} heartbeat yet"
+    if age > settings.MAILMON_HEARTBEAT_MAX_AGE:
+        return False, f"last {what} heartbeat {age:.0f}s ago"
+    return True, f"ok ({age:.0f}s ago)"
+
+
+def check_worker() -> tuple[bool, str]:
+    return _check_heartbeat(heartbeat.WORKER_KEY, "worker")
+
+
+def check_beat() -> tuple[bool, str]:
+    return _check_heartbeat(heartbeat.BEAT_KEY, "beat")
+
+
+CHECKS = {"database": check_database, "redis": check_redis, "worker": check_worker, "beat": check_beat}
+
+
+def run_checks() -> dict[str, tuple[bool, str]]:
+    results = {"database": check_database(), "redis": check_redis()}
+    if results["redis"][0]:
+        results["worker"] = check_worker()
+        results["beat"] = check_beat()
+    else:
+        results["worker"] = results["beat"] = (False, "unknown (Redis unreachable)")
+    return results
+
+
+def queue_depths() -> dict[str, int | None]:
+    depths: dict[str, int | None] = {}
+    try:
+        depths["celery"] = int(get_redis_broker().llen("celery"))
+    except Exception:
+        depths["celery"] = None
+    for name, provider in QUEUE_DEPTHS.items():
+        try:
+            depths[name] = int(provider())
+        except Exception:
+            depths[name] = None
+    return depths
+
+
+def get_redis_broker():
+    import redis
+
+    url = settings.CELERY_BROKER_URL.replace("redis+socket://", "unix://", 1)
+    return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+
+
+def versions() -> dict[str, str]:
+    found = {"mailmon": "0.1.0", "python": platform.python_version(), "django": django.get_version()}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW server_version")
+            found["postgresql"] = cursor.fetchone()[0]
+    except Exception:
+        found["postgresql"] = "unreachable"
+    try:
+        found["redis"] = get_redis().info("server").get("redis_version", "?")
+    except Exception:
+        found["redis"] = "unreachable"
+    return found
+
+
+def uptime_seconds() -> float:
+    return round(time.time() - STARTED_AT, 1)

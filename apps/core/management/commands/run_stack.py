@@ -1,0 +1,75 @@
+"""Run the portal's processes together: daphne, a Celery worker, beat (and the demo traffic).
+
+``make serve`` and ``make demo`` use it; Ctrl-C (or SIGTERM) stops every process cleanly.
+In production run the same commands under systemd or compose (see compose.yaml).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+
+def stack_commands(port: int, *, demo: bool, concurrency: int) -> dict[str, list[str]]:
+    python = sys.executable
+    commands = {
+        "web": [python, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "mailmon.asgi:application"],
+        "worker": [python, "-m", "celery", "-A", "mailmon", "worker", "-l", "warning",
+                   "--concurrency", str(concurrency), "-n", "worker@%h"],
+        "beat": [python, "-m", "celery", "-A", "mailmon", "beat", "-l", "warning"],
+    }
+    if demo:
+        commands["traffic"] = [python, "manage.py", "simulate_traffic", "--url", f"http://127.0.0.1:{port}"]
+    return commands
+
+
+class Command(BaseCommand):
+    help = "Start daphne + Celery worker + beat (+ traffic simulator with --demo) and stop them on Ctrl-C."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8000)))
+        parser.add_argument("--demo", action="store_true", help="Also run the demo traffic simulator.")
+        parser.add_argument("--concurrency", type=int, default=2)
+
+    def handle(self, *args, port: int, demo: bool, concurrency: int, **options):
+        env = {**os.environ, "DATABASE_URL": settings.DATABASE_URL, "REDIS_URL": settings.REDIS_URL}
+        procs: dict[str, subprocess.Popen] = {}
+        for name, command in stack_commands(port, demo=demo, concurrency=concurrency).items():
+            procs[name] = subprocess.Popen(command, env=env, cwd=settings.BASE_DIR, start_new_session=True)
+        self.stdout.write(self.style.SUCCESS(f"mailmon is running on http://127.0.0.1:{port}/  (Ctrl-C stops it)"))
+        stopping = False
+
+        def stop(*_):
+            nonlocal stopping
+            stopping = True
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        try:
+            while not stopping:
+                for name, proc in procs.items():
+                    if proc.poll() is not None:
+                        self.stderr.write(f"{name} exited with {proc.returncode}; stopping the stack")
+                        stopping = True
+                time.sleep(0.5)
+        finally:
+            self._stop_all(procs)
+
+    def _stop_all(self, procs: dict[str, subprocess.Popen]) -> None:
+        for proc in procs.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for name, proc in procs.items():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                self.stderr.write(f"{name} did not stop in time; killed")
+        self.stdout.write("mailmon stopped.")

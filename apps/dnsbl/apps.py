@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class DnsblConfig(AppConfig):
+    name = "apps.dnsbl"
+    label = "dnsbl"

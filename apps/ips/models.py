@@ -1,0 +1,47 @@
+"""Sending IP addresses: where they live, which pool, their state and warmup."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from .choices import IpStatus
+
+
+class SendingIPQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(status=IpStatus.ACTIVE)
+
+    def in_pool(self, pool):
+        return self.filter(pool=pool)
+
+
+class SendingIP(models.Model):
+    address = models.GenericIPAddressField(unique=True)
+    node = models.ForeignKey("nodes.Node", null=True, blank=True, on_delete=models.SET_NULL, related_name="ips")
+    pool = models.ForeignKey("pools.IpPool", null=True, blank=True, on_delete=models.SET_NULL, related_name="ips")
+    status = models.CharField(max_length=16, choices=IpStatus.choices, default=IpStatus.ACTIVE, db_index=True)
+    ptr = models.CharField("PTR", max_length=255, blank=True)
+    warmup_started_on = models.DateField(null=True, blank=True)
+    warmup_day = models.PositiveIntegerField(null=True, blank=True)
+    daily_limit = models.PositiveIntegerField(null=True, blank=True, help_text="Empty means unlimited.")
+    reputation_score = models.FloatField(null=True, blank=True, help_text="0 (bad) to 100 (good).")
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = SendingIPQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["address"]
+        verbose_name = "sending IP"
+
+    def __str__(self) -> str:
+        return self.address
+
+    @property
+    def version(self) -> int:
+        return 6 if ":" in self.address else 4
+
+    @property
+    def in_warmup(self) -> bool:
+        return self.warmup_started_on is not None and self.daily_limit is not None

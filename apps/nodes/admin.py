@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from django.contrib import admin
+
+from apps.core.audit import audit_record, snapshot
+
+from .choices import NodeStatus
+from .models import Node, NodeMetric
+
+
+@admin.register(Node)
+class NodeAdmin(admin.ModelAdmin):
+    list_display = ["hostname", "role", "address", "subnet_label", "status", "last_seen"]
+    list_filter = ["role", "status", "subnet_label"]
+    search_fields = ["hostname", "address", "subnet_label"]
+    readonly_fields = ["last_seen", "created_at", "updated_at"]
+    actions = ["start_maintenance", "end_maintenance"]
+
+    def _set_status(self, request, queryset, status: str) -> None:
+        for node in queryset:
+            before = snapshot(node, ["status"])
+            node.status = status
+            node.save(update_fields=["status", "updated_at"])
+            audit_record(actor=request.user, action=f"node.{status}", obj=node, before=before, after={"status": status})
+
+    @admin.action(description="Put into maintenance", permissions=["change"])
+    def start_maintenance(self, request, queryset):
+        self._set_status(request, queryset, NodeStatus.MAINTENANCE)
+
+    @admin.action(description="End maintenance", permissions=["change"])
+    def end_maintenance(self, request, queryset):
+        self._set_status(request, queryset.filter(status=NodeStatus.MAINTENANCE), NodeStatus.UNKNOWN)
+
+
+@admin.register(NodeMetric)
+class NodeMetricAdmin(admin.ModelAdmin):
+    list_display = ["time", "node", "cpu_percent", "memory_percent", "load1", "queue_size"]
+    list_filter = ["node"]
+    date_hierarchy = "time"
+    list_select_related = ["node"]
+    show_full_result_count = False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

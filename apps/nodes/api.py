@@ -1,0 +1,86 @@
+"""Fleet API."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from django.utils import timezone
+from rest_framework import serializers
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.generics import ListAPIView
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.core.agent_auth import AgentKeyAuthentication
+from apps.core.permissions import IsAgent
+
+from .choices import NodeRole, NodeStatus
+from .models import Node
+from .selectors import node_list
+from .services import node_metric_record
+
+
+class NodeListApi(ListAPIView):
+    """All nodes with role and status; filter with ?role=, ?status=, ?search=."""
+
+    class OutputSerializer(serializers.ModelSerializer):
+        class Meta:
+            model = Node
+            fields = ["id", "hostname", "role", "address", "subnet_label", "status", "last_seen", "metadata"]
+
+    serializer_class = OutputSerializer
+    queryset = Node.objects.none()  # for the model permission check
+
+    class FilterSerializer(serializers.Serializer):
+        role = serializers.ChoiceField(choices=NodeRole.choices, required=False)
+        status = serializers.ChoiceField(choices=NodeStatus.choices, required=False)
+        search = serializers.CharField(required=False, max_length=255)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("role", enum=NodeRole.values),
+            OpenApiParameter("status", enum=NodeStatus.values),
+            OpenApiParameter("search", str),
+        ]
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        filters = self.FilterSerializer(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        return node_list(**filters.validated_data)
+
+
+class NodeMetricsIngestApi(APIView):
+    """An agent's report (every 15 s): resources, queue and services of one node."""
+
+    authentication_classes = [AgentKeyAuthentication]
+    permission_classes = [IsAgent]
+
+    class InputSerializer(serializers.Serializer):
+        hostname = serializers.CharField(max_length=255)
+        time = serializers.DateTimeField(required=False)
+        role = serializers.ChoiceField(choices=NodeRole.choices, required=False)
+        cpu_percent = serializers.FloatField(min_value=0, max_value=100, required=False, allow_null=True)
+        memory_percent = serializers.FloatField(min_value=0, max_value=100, required=False, allow_null=True)
+        swap_percent = serializers.FloatField(min_value=0, max_value=100, required=False, allow_null=True)
+        disks = serializers.DictField(child=serializers.DictField(), required=False)
+        net_rx_bytes = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+        net_tx_bytes = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+        load1 = serializers.FloatField(min_value=0, required=False, allow_null=True)
+        load5 = serializers.FloatField(min_value=0, required=False, allow_null=True)
+        load15 = serializers.FloatField(min_value=0, required=False, allow_null=True)
+        queue_size = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+        services = serializers.DictField(child=serializers.BooleanField(), required=False)
+
+    @extend_schema(request=InputSerializer, responses={202: NodeListApi.OutputSerializer})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        hostname = values.pop("hostname")
+        key = request.auth
+        if key.node_id and key.node.hostname != hostname:
+            raise PermissionDenied(f"this key speaks only for {key.node.hostname}")
+        node = node_metric_record(hostname=hostname, time=values.pop("time", None) or timezone.now(), **values)
+        return Response(NodeListApi.OutputSerializer(node).data, status=202)

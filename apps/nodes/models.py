@@ -1,0 +1,76 @@
+"""Mail servers in the fleet and their resource metrics."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db import models
+from django.utils import timezone
+
+from .choices import NodeRole, NodeStatus
+from .managers import NodeQuerySet
+
+
+class Node(models.Model):
+    """One mail server: what it runs and whether it is reporting."""
+
+    hostname = models.CharField(max_length=255, unique=True)
+    role = models.CharField(max_length=32, choices=NodeRole.choices, default=NodeRole.OTHER, db_index=True)
+    address = models.GenericIPAddressField(null=True, blank=True)
+    subnet_label = models.CharField(max_length=64, blank=True, help_text="Site, rack or subnet name.")
+    status = models.CharField(max_length=16, choices=NodeStatus.choices, default=NodeStatus.UNKNOWN, db_index=True)
+    last_seen = models.DateTimeField(null=True, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = NodeQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["hostname"]
+
+    def __str__(self) -> str:
+        return self.hostname
+
+    def silent_for(self, now: dt.datetime | None = None) -> dt.timedelta | None:
+        if self.last_seen is None:
+            return None
+        return (now or timezone.now()) - self.last_seen
+
+    def expected_status(self, *, silent_after: dt.timedelta, now: dt.datetime | None = None) -> str:
+        """The status the node's last report implies (maintenance is set by hand and kept)."""
+        if self.status == NodeStatus.MAINTENANCE:
+            return self.status
+        silent = self.silent_for(now)
+        if silent is None:
+            return NodeStatus.UNKNOWN
+        if silent > silent_after:
+            return NodeStatus.OFFLINE
+        return self.status if self.status == NodeStatus.DEGRADED else NodeStatus.ONLINE
+
+
+class NodeMetric(models.Model):
+    """One agent report (every 15 s): a time-series row, partitioned by day."""
+
+    time = models.DateTimeField()
+    node = models.ForeignKey(Node, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    cpu_percent = models.FloatField(null=True, blank=True)
+    memory_percent = models.FloatField(null=True, blank=True)
+    swap_percent = models.FloatField(null=True, blank=True)
+    disks = models.JSONField(default=dict, blank=True, help_text="{mount: {used_percent, free_bytes}}")
+    net_rx_bytes = models.BigIntegerField(null=True, blank=True)
+    net_tx_bytes = models.BigIntegerField(null=True, blank=True)
+    load1 = models.FloatField(null=True, blank=True)
+    load5 = models.FloatField(null=True, blank=True)
+    load15 = models.FloatField(null=True, blank=True)
+    queue_size = models.IntegerField(null=True, blank=True)
+    services = models.JSONField(default=dict, blank=True, help_text="{service: true if up}")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["node", "-time"], name="nodemetric_node_time"),
+            models.Index(fields=["time"], name="nodemetric_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.node_id} @ {self.time:%Y-%m-%d %H:%M:%S}"

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class WarmupConfig(AppConfig):
+    name = "apps.warmup"
+    label = "warmup"

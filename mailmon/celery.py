@@ -1,0 +1,34 @@
+"""The Celery app: configuration comes from Django settings (CELERY_*)."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from celery.signals import worker_ready
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mailmon.settings")
+
+app = Celery("mailmon")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+@worker_ready.connect
+def _start_worker_heartbeat(**_kwargs) -> None:
+    """Record a worker heartbeat every 15 s while this worker lives (read by /health)."""
+    import threading
+
+    from apps.core.heartbeat import worker_heartbeat_record
+
+    def beat_forever() -> None:
+        import time
+
+        while True:
+            try:
+                worker_heartbeat_record()
+            except Exception:  # Redis down: /health reports that on its own
+                pass
+            time.sleep(15)
+
+    threading.Thread(target=beat_forever, name="mailmon-heartbeat", daemon=True).start()

@@ -1,0 +1,75 @@
+"""Small typed parsers for settings read from the environment.
+
+Each fails loudly on a bad value, naming the variable, and each accepts
+``NAME_FILE`` pointing at a file holding the value (Docker/Kubernetes secrets).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+class ConfigError(RuntimeError):
+    """A setting in the environment is missing or malformed."""
+
+
+def envstr(name: str, default: str | None = None) -> str | None:
+    file_path = os.environ.get(f"{name}_FILE")
+    if file_path:
+        try:
+            return Path(file_path).read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"{name}_FILE: cannot read {file_path}: {exc}") from exc
+    value = os.environ.get(name)
+    return default if value in (None, "") else value
+
+
+def envbool(name: str, default: bool = False) -> bool:
+    value = envstr(name)
+    if value is None:
+        return default
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name}: expected a boolean (true/false/1/0), got {value!r}")
+
+
+def envint(name: str, default: int, *, minimum: int | None = None) -> int:
+    value = envstr(name)
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: expected an integer, got {value!r}") from exc
+    if minimum is not None and number < minimum:
+        raise ConfigError(f"{name}: must be >= {minimum}, got {number}")
+    return number
+
+
+def envfloat(name: str, default: float) -> float:
+    value = envstr(name)
+    if value is None:
+        return default
+    try:
+        return float(value)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: expected a number, got {value!r}") from exc
+
+
+def envlist(name: str, default: list[str] | None = None) -> list[str]:
+    value = envstr(name)
+    if value is None:
+        return list(default or [])
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def envchoice(name: str, choices: tuple[str, ...], default: str) -> str:
+    value = envstr(name, default)
+    assert value is not None
+    if value not in choices:
+        raise ConfigError(f"{name}: expected one of {', '.join(choices)}, got {value!r}")
+    return value

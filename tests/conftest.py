@@ -1,0 +1,54 @@
+"""Shared fixtures: personas (anonymous, viewer, operator, admin) and agent keys."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from apps.core.roles import ADMIN, OPERATOR, VIEWER
+
+from .factories import UserFactory, make_agent_key
+
+
+@pytest.fixture(autouse=True)
+def _clean_redis_counters(settings):
+    """Each test starts with empty Redis databases (the test offset, never a portal's)."""
+    from apps.core.redis import get_redis
+
+    get_redis().flushdb()
+    yield
+
+
+def _client_for(role: str) -> Client:
+    user = UserFactory(username=role.lower(), role=role)
+    client = Client()
+    client.force_login(user)
+    client.user = user
+    return client
+
+
+@pytest.fixture
+def viewer_client(db) -> Client:
+    return _client_for(VIEWER)
+
+
+@pytest.fixture
+def operator_client(db) -> Client:
+    return _client_for(OPERATOR)
+
+
+@pytest.fixture
+def admin_role_client(db) -> Client:
+    return _client_for(ADMIN)
+
+
+@pytest.fixture
+def agent_key(db) -> str:
+    """A fleet-wide agent key allowed from loopback; returns the clear key."""
+    _, key = make_agent_key("fleet-agent", allowed_cidrs=["127.0.0.0/8", "::1/128"])
+    return key
+
+
+@pytest.fixture
+def agent_headers(agent_key) -> dict[str, str]:
+    return {"HTTP_AUTHORIZATION": f"Api-Key {agent_key}", "REMOTE_ADDR": "127.0.0.1"}
