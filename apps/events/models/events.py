@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
 
-from .choices import BounceCategory, EventType
+from ..choices import BounceCategory, EventType
 
 
 class EmailEvent(models.Model):

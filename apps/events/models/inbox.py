@@ -1,0 +1,3 @@
+"""The ingest inbox: validated batches waiting for a worker (see apps/events/services.py)."""
+
+__all__: list[str] = []
