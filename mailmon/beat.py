@@ -19,4 +19,6 @@ BEAT_SCHEDULE = {
         "options": {"expires": 3000},
     },
     "fleet-status": every(15, "nodes.refresh_status"),
+    # Safety sweep: the API dispatches a task per batch; this catches any that was lost.
+    "events-inbox-sweep": every(10, "events.process_inbox"),
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 from celery import Celery
@@ -25,10 +26,8 @@ def _start_worker_heartbeat(**_kwargs) -> None:
         import time
 
         while True:
-            try:
+            with contextlib.suppress(Exception):  # Redis down: /health reports that on its own
                 worker_heartbeat_record()
-            except Exception:  # Redis down: /health reports that on its own
-                pass
             time.sleep(15)
 
     threading.Thread(target=beat_forever, name="mailmon-heartbeat", daemon=True).start()

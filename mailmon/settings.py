@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import sys
 from pathlib import Path
@@ -50,7 +51,10 @@ CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
 
 # --- Servers: PostgreSQL and Redis, always (embedded ones when none is configured) ---
 DATABASE_URL = envstr("DATABASE_URL") or embedded.embedded_postgres_url(VAR_DIR)
-REDIS_URL = envstr("REDIS_URL") or embedded.embedded_redis_url(VAR_DIR)
+REDIS_URL = envstr("REDIS_URL") or (
+    # A test run gets a Redis of its own: concurrent runs would flush each other's data.
+    embedded.private_redis_url(VAR_DIR) if TESTING else embedded.embedded_redis_url(VAR_DIR)
+)
 
 
 def _database(url: str) -> dict:
@@ -68,7 +72,8 @@ def _database(url: str) -> dict:
         "CONN_MAX_AGE": envint("DATABASE_CONN_MAX_AGE", 60, minimum=0),
         "CONN_HEALTH_CHECKS": True,
         "OPTIONS": {"connect_timeout": 5, **query},
-        "TEST": {"NAME": envstr("MAILMON_TEST_DATABASE", None)},
+        # One test database per test run (pid): concurrent runs in one checkout must not drop each other's.
+        "TEST": {"NAME": envstr("MAILMON_TEST_DATABASE") or f"test_{parsed.path.lstrip('/') or 'mailmon'}_{os.getpid()}"},  # noqa: E501
     }
 
 
@@ -121,7 +126,7 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # --- Applications ---
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "apps.core.admin_apps.MailmonAdminConfig",  # django.contrib.admin with mailmon's site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -218,7 +223,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["apps.core.permissions.ModelPermissions"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "apps.core.schema.AutoSchema",  # names nested Input/Output serializers per view
     "DEFAULT_PAGINATION_CLASS": "apps.core.pagination.Pagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "apps.core.api_errors.exception_handler",
@@ -244,6 +249,19 @@ MAILMON_METRICS_TOKEN = envstr("MAILMON_METRICS_TOKEN")
 MAILMON_EVENTS_RETENTION_DAYS = envint("MAILMON_EVENTS_RETENTION_DAYS", 90, minimum=1)
 MAILMON_METRICS_RETENTION_DAYS = envint("MAILMON_METRICS_RETENTION_DAYS", 30, minimum=1)
 MAILMON_PARTITIONS_AHEAD_DAYS = envint("MAILMON_PARTITIONS_AHEAD_DAYS", 7, minimum=1)
+
+# --- Email pages: delivery-time gauges turn yellow at GREEN_MS and red at YELLOW_MS ---
+MAILMON_DELIVERY_GREEN_MS = envint("MAILMON_DELIVERY_GREEN_MS", 3000, minimum=1)
+MAILMON_DELIVERY_YELLOW_MS = envint("MAILMON_DELIVERY_YELLOW_MS", 10000, minimum=1)
+if MAILMON_DELIVERY_YELLOW_MS <= MAILMON_DELIVERY_GREEN_MS:
+    raise ConfigError("MAILMON_DELIVERY_YELLOW_MS: must be greater than MAILMON_DELIVERY_GREEN_MS")
+
+# --- Event ingest (docs/events.md): limits, backpressure and worker batch size ---
+MAILMON_INGEST_MAX_BODY_BYTES = envint("MAILMON_INGEST_MAX_BODY_BYTES", 32 * 1024 * 1024, minimum=1024)
+MAILMON_INGEST_MAX_BACKLOG = envint("MAILMON_INGEST_MAX_BACKLOG", 1_000_000, minimum=1)  # events in the inbox
+MAILMON_INGEST_RETRY_AFTER = envint("MAILMON_INGEST_RETRY_AFTER", 5, minimum=1)  # seconds, on 429/503
+MAILMON_INGEST_BATCH_EVENTS = envint("MAILMON_INGEST_BATCH_EVENTS", 5000, minimum=1)  # per worker transaction
+MAILMON_INGEST_RULES_REFRESH = envfloat("MAILMON_INGEST_RULES_REFRESH", 10.0)  # seconds between rule checks
 
 # --- Health ---
 MAILMON_HEARTBEAT_MAX_AGE = envfloat("MAILMON_HEARTBEAT_MAX_AGE", 120.0)

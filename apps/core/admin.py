@@ -2,9 +2,44 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from rest_framework_api_key.admin import APIKeyModelAdmin
+from rest_framework_api_key.models import APIKey
 
-from .audit import audit_record
+from .audit import audit_record, snapshot
 from .models import AgentAPIKey, AuditLog
+from .netutil import client_address
+
+# Agents use AgentAPIKey; the package's plain key model would only confuse operators.
+if admin.site.is_registered(APIKey):
+    admin.site.unregister(APIKey)
+
+
+class AuditedModelAdmin(admin.ModelAdmin):
+    """A ModelAdmin whose add, change and delete are written to the audit log with before/after."""
+
+    def _audit(self, request, action: str, obj, **fields) -> None:
+        audit_record(
+            actor=request.user,
+            action=f"{obj._meta.model_name}.{action}",
+            obj=obj,
+            remote_addr=client_address(request.META),
+            **fields,
+        )
+
+    def save_model(self, request, obj, form, change):
+        before = snapshot(type(obj)._default_manager.get(pk=obj.pk)) if change else None
+        super().save_model(request, obj, form, change)
+        self._audit(request, "change" if change else "create", obj, before=before, after=snapshot(obj))
+
+    def delete_model(self, request, obj):
+        before, pk = snapshot(obj), str(obj.pk)
+        super().delete_model(request, obj)
+        self._audit(request, "delete", obj, object_id=pk, before=before)
+
+    def delete_queryset(self, request, queryset):
+        doomed = [(obj, snapshot(obj), str(obj.pk)) for obj in queryset]
+        super().delete_queryset(request, queryset)
+        for obj, before, pk in doomed:
+            self._audit(request, "delete", obj, object_id=pk, before=before)
 
 
 @admin.register(AgentAPIKey)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from .models import AgentAPIKey
@@ -62,7 +63,7 @@ def authenticate_agent(meta: dict) -> AgentPrincipal:
     if raw is None:
         raise AgentAuthError(401, "Authorization header with 'Api-Key <key>' required.")
     try:
-        key = AgentAPIKey.objects.get_from_key(raw)
+        key = AgentAPIKey.objects.get_from_key_any(raw)
     except AgentAPIKey.DoesNotExist:
         raise AgentAuthError(401, "Unknown API key.") from None
     if key.revoked or key.has_expired:
@@ -95,3 +96,18 @@ class AgentKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request) -> str:
         return KEYWORD
+
+
+class AgentKeyScheme(OpenApiAuthenticationExtension):
+    """Names the agents' ``Authorization: Api-Key <key>`` scheme in the OpenAPI schema."""
+
+    target_class = AgentKeyAuthentication
+    name = "AgentApiKey"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "Agent key: `Authorization: Api-Key <key>` (create with manage.py create_agent_key).",
+        }

@@ -12,3 +12,4 @@ class CoreConfig(AppConfig):
 
         # Groups need every app's permissions, created by post_migrate app by app: resync each time.
         post_migrate.connect(sync_roles, dispatch_uid="mailmon-sync-roles")
+

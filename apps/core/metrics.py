@@ -7,6 +7,7 @@ at scrape time. Nothing here keeps per-process state.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -56,7 +57,9 @@ def collect_counters() -> Iterable[Metric]:
 
 
 def collect_health() -> Iterable[Metric]:
-    up = GaugeMetricFamily("mailmon_component_up", "Whether a component passes its health check", labels=["component"])
+    up = GaugeMetricFamily(
+        "mailmon_component_up", "Whether a component passes its health check", labels=["component"]
+    )
     for component, (ok, _detail) in health.run_checks().items():
         up.add_metric([component], 1 if ok else 0)
     yield up
@@ -65,16 +68,16 @@ def collect_health() -> Iterable[Metric]:
         if value is not None:
             depth.add_metric([queue], value)
     yield depth
-    yield GaugeMetricFamily("mailmon_uptime_seconds", "Seconds since this process started", value=health.uptime_seconds())
+    yield GaugeMetricFamily(
+        "mailmon_uptime_seconds", "Seconds since this process started", value=health.uptime_seconds()
+    )
 
 
 class _Collector:
     def collect(self) -> Iterable[Metric]:
         yield from collect_health()
-        try:
+        with contextlib.suppress(Exception):  # Redis down: mailmon_component_up says so
             yield from collect_counters()
-        except Exception:
-            pass  # Redis down: mailmon_component_up says so
         for collector in COLLECTORS:
             yield from collector()
 

@@ -21,7 +21,7 @@ class AuditLog(models.Model):
     actor_label = models.CharField(max_length=150, help_text="Username, API key name or 'system'.")
     action = models.CharField(max_length=64, db_index=True)
     object_type = models.CharField(max_length=100, db_index=True, help_text="app_label.model")
-    object_id = models.CharField(max_length=64, blank=True)
+    object_id = models.CharField(max_length=255, blank=True)  # agent key ids are prefix.hash (~90 chars)
     object_repr = models.CharField(max_length=255, blank=True)
     before = models.JSONField(null=True, blank=True)
     after = models.JSONField(null=True, blank=True)
@@ -43,6 +43,17 @@ def validate_cidr(value: str) -> None:
         raise ValidationError(f"{value!r} is not an IPv4/IPv6 address or CIDR range") from exc
 
 
+class AgentAPIKeyManager(APIKeyManager):
+    def get_from_key_any(self, key: str) -> AgentAPIKey:
+        """The key matching ``key`` whether revoked or not (so that callers can say which);
+        raises DoesNotExist for unknown or wrong keys."""
+        prefix, _, _ = key.partition(".")
+        api_key = self.select_related("node").filter(prefix=prefix).first()
+        if api_key is None or not api_key.is_valid(key):
+            raise self.model.DoesNotExist("Unknown API key.")
+        return api_key
+
+
 class AgentAPIKey(AbstractAPIKey):
     """An API key for agents and MTAs: hashed at rest, optionally bound to a node and CIDRs."""
 
@@ -62,7 +73,7 @@ class AgentAPIKey(AbstractAPIKey):
     )
     last_used_at = models.DateTimeField(null=True, blank=True)
 
-    objects = APIKeyManager()
+    objects = AgentAPIKeyManager()
 
     class Meta(AbstractAPIKey.Meta):
         verbose_name = "agent API key"

@@ -9,6 +9,7 @@ from __future__ import annotations
 VIEWER = "Viewer"
 OPERATOR = "Operator"
 ADMIN = "Admin"
+ROLES = (VIEWER, OPERATOR, ADMIN)
 
 # Apps whose models operators act on day to day.
 OPERATIONAL_APPS = ["nodes", "ips", "pools", "events", "dnsbl", "alerts", "reports", "warmup"]
@@ -30,6 +31,6 @@ def role_permissions(role: str, permissions):
 def sync_roles(**_kwargs) -> None:
     from django.contrib.auth.models import Group, Permission
 
-    for role in (VIEWER, OPERATOR, ADMIN):
+    for role in ROLES:
         group, _ = Group.objects.get_or_create(name=role)
         group.permissions.set(role_permissions(role, Permission.objects.all()))

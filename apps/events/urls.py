@@ -1,9 +1,14 @@
+"""Email-flow pages (the API lives in api_urls.py)."""
+
 from django.urls import path
 
-from apps.core.views import module_pending
-
-PENDING = {"module": "Email flow", "summary": "Delivery events, throughput, delivery time, bounces and destinations."}
+from . import views
 
 urlpatterns = [
-    path("", module_pending, PENDING, name="events-flow"),
+    path("", views.flow, name="events-flow"),
+    path("performance/", views.performance, name="events-performance"),
+    path("queue/", views.queue, name="events-queue"),
+    path("bounces/", views.bounces, name="events-bounces"),
+    path("destinations/", views.destinations, name="events-destinations"),
+    path("search/", views.search, name="events-search"),
 ]

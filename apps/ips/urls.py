@@ -6,7 +6,10 @@ urlpatterns = [
     path(
         "",
         module_pending,
-        {"module": "Sending IPs", "summary": "Sending IPv4/IPv6 addresses, CIDR ranges, bulk activate/pause/quarantine and warmup schedules."},
+        {
+            "module": "Sending IPs",
+            "summary": "Sending IPv4/IPv6 addresses, CIDR ranges, bulk activate/pause/quarantine and warmup schedules.",
+        },
         name="ips-index",
     ),
 ]

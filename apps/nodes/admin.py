@@ -2,14 +2,16 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from apps.core.admin import AuditedModelAdmin
 from apps.core.audit import audit_record, snapshot
+from apps.core.netutil import client_address
 
 from .choices import NodeStatus
 from .models import Node, NodeMetric
 
 
 @admin.register(Node)
-class NodeAdmin(admin.ModelAdmin):
+class NodeAdmin(AuditedModelAdmin):
     list_display = ["hostname", "role", "address", "subnet_label", "status", "last_seen"]
     list_filter = ["role", "status", "subnet_label"]
     search_fields = ["hostname", "address", "subnet_label"]
@@ -21,7 +23,10 @@ class NodeAdmin(admin.ModelAdmin):
             before = snapshot(node, ["status"])
             node.status = status
             node.save(update_fields=["status", "updated_at"])
-            audit_record(actor=request.user, action=f"node.{status}", obj=node, before=before, after={"status": status})
+            audit_record(
+                actor=request.user, action=f"node.{status}", obj=node, before=before, after={"status": status},
+                remote_addr=client_address(request.META),
+            )
 
     @admin.action(description="Put into maintenance", permissions=["change"])
     def start_maintenance(self, request, queryset):

@@ -1,11 +1,13 @@
 from django.contrib import admin
 from django.db.models import Count
 
+from apps.core.admin import AuditedModelAdmin
+
 from .models import IpPool
 
 
 @admin.register(IpPool)
-class IpPoolAdmin(admin.ModelAdmin):
+class IpPoolAdmin(AuditedModelAdmin):
     list_display = ["name", "type", "ip_count", "description"]
     list_filter = ["type"]
     search_fields = ["name", "description"]

@@ -55,7 +55,8 @@ class BounceRule(models.Model):
     priority = models.IntegerField(default=100)
     status_code = models.CharField(max_length=64, blank=True, help_text="Regex on the SMTP code, e.g. ^5")
     enhanced_status = models.CharField(max_length=64, blank=True, help_text=r"Regex, e.g. ^5\.1\.1$")
-    response = models.CharField(max_length=500, blank=True, help_text="Case-insensitive regex on the text.")
+    # TextField: shipped rules list many providers' wordings in one alternation (> 500 chars).
+    response = models.TextField(blank=True, help_text="Case-insensitive regex on the text.")
     enabled = models.BooleanField(default=True)
 
     class Meta:

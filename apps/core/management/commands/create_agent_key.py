@@ -16,7 +16,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("name")
         parser.add_argument("--node", metavar="HOSTNAME", help="Scope the key to this node (default: fleet-wide).")
-        parser.add_argument("--allow", metavar="CIDR", action="append", default=[], help="Allowed source range; repeat.")
+        parser.add_argument(
+            "--allow", metavar="CIDR", action="append", default=[], help="Allowed source range; repeat."
+        )
 
     def handle(self, *args, name: str, node: str | None, allow: list[str], **options):
         for cidr in allow:

@@ -23,6 +23,11 @@ def stack_commands(port: int, *, demo: bool, concurrency: int) -> dict[str, list
         "worker": [python, "-m", "celery", "-A", "mailmon", "worker", "-l", "warning",
                    "--concurrency", str(concurrency), "-n", "worker@%h"],
         "beat": [python, "-m", "celery", "-A", "mailmon", "beat", "-l", "warning"],
+        # Event ingest (POST /api/v1/events/ingest) at high rates: sync gunicorn workers,
+        # several times faster than one daphne process (docs/architecture.md, "Ingest path").
+        # daphne serves the same endpoint too; shippers may use either port.
+        "ingest": [python, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port + 1}", "--timeout", "60",
+                   "mailmon.wsgi:application"],
     }
     if demo:
         commands["traffic"] = [python, "manage.py", "simulate_traffic", "--url", f"http://127.0.0.1:{port}"]

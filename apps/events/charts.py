@@ -1,0 +1,224 @@
+"""Plotly figures for the email pages: pure functions from selector results to charts.
+
+Each builder takes the dict a function in ``apps/events/selectors.py`` returns and
+gives a :class:`Chart`: a figure, or ``None`` plus the sentence the page shows
+instead. A chart is never drawn from invented data: no events, no figure.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import plotly.graph_objects as go
+
+# Same palette as static/css/mailmon.css (--ok, --warn, --bad ...), so tiles and traces agree.
+TYPE_COLORS = {
+    "delivered": "#1f9d55",
+    "deferred": "#d69e2e",
+    "bounced": "#d64545",
+    "rejected": "#8e44ad",
+    "complained": "#e67e22",
+    "queued": "#2f6fdb",
+}
+# Outcomes stack; "queued" is the same message seen earlier, so it is drawn as its own line.
+STACKED_TYPES = ("delivered", "deferred", "bounced", "rejected", "complained")
+GAUGE_GREEN, GAUGE_YELLOW, GAUGE_RED = "#1f9d55", "#d69e2e", "#d64545"
+_JSON_ESCAPES = {ord(">"): "\\u003E", ord("<"): "\\u003C", ord("&"): "\\u0026"}
+
+
+@dataclass(frozen=True)
+class Chart:
+    """One chart slot on a page: ``figure`` is None when there is nothing to draw."""
+
+    id: str
+    title: str
+    figure: go.Figure | None
+    empty: str = "No events in this range."
+
+    @property
+    def json(self) -> str:
+        """The figure as JSON safe to place inside a ``<script type="application/json">``."""
+        if self.figure is None:
+            return ""
+        return self.figure.to_json().translate(_JSON_ESCAPES)
+
+    @property
+    def trace_names(self) -> list[str]:
+        return [trace.name for trace in self.figure.data] if self.figure is not None else []
+
+
+def _layout(fig: go.Figure, *, height: int = 320, **extra: Any) -> go.Figure:
+    defaults = {
+        "template": "plotly_white",
+        "margin": {"l": 50, "r": 20, "t": 20, "b": 40},
+        # stacked traces would otherwise list bottom-up; keep the order the traces were added in
+        "legend": {"orientation": "h", "y": -0.15, "traceorder": "normal"},
+        "font": {"family": "system-ui, sans-serif", "size": 12},
+    }
+    fig.update_layout(**{**defaults, **extra}, height=height)
+    return fig
+
+
+def _plotly_time(iso: str) -> str:
+    """ISO 8601 → naive UTC text: plotly.js would otherwise drop or misread the offset."""
+    moment = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.isoformat(sep=" ")
+
+
+def _per_bucket(data: dict) -> str:
+    return f"events per {data.get('resolution') or 'bucket'}"
+
+
+def _has_counts(series: dict[str, list[int | None]]) -> bool:
+    return any(value for values in series.values() for value in values)
+
+
+def throughput_chart(data: dict) -> Chart:
+    """Stacked area of outcomes per bucket (``throughput(group_by="type")``), queued as a line."""
+    title = "Throughput by event type (UTC)"
+    series = data.get("series") or {}
+    if not data.get("buckets") or not _has_counts(series):
+        return Chart("throughput", title, None)
+    x = [_plotly_time(b) for b in data["buckets"]]
+    fig = go.Figure()
+    ordered = [t for t in STACKED_TYPES if t in series] + sorted(set(series) - set(STACKED_TYPES) - {"queued"})
+    for key in ordered:
+        fig.add_trace(
+            go.Scatter(x=x, y=series[key], name=key, mode="lines", stackgroup="outcomes",
+                       line={"width": 0.5, "color": TYPE_COLORS.get(key)})
+        )
+    if "queued" in series:
+        fig.add_trace(go.Scatter(x=x, y=series["queued"], name="queued", mode="lines",
+                                 line={"dash": "dot", "color": TYPE_COLORS["queued"]}))
+    return Chart("throughput", title, _layout(fig, yaxis_title=_per_bucket(data), hovermode="x unified"))
+
+
+def node_lines_chart(data: dict) -> Chart:
+    """One line per node (``throughput(group_by="node")``)."""
+    title = "Events per node (UTC)"
+    series = data.get("series") or {}
+    if not data.get("buckets") or not _has_counts(series):
+        return Chart("per-node", title, None)
+    x = [_plotly_time(b) for b in data["buckets"]]
+    fig = go.Figure()
+    # "other" (nodes past the top 10) last, so the named nodes keep the first colours.
+    for key in sorted(series, key=lambda k: (k == "other", k)):
+        fig.add_trace(go.Scatter(x=x, y=series[key], name=key, mode="lines"))
+    return Chart("per-node", title, _layout(fig, yaxis_title=_per_bucket(data), hovermode="x unified"))
+
+
+def gauge_color(value_ms: float, *, green_ms: int, yellow_ms: int) -> str:
+    if value_ms < green_ms:
+        return GAUGE_GREEN
+    return GAUGE_YELLOW if value_ms < yellow_ms else GAUGE_RED
+
+
+def delivery_gauges(delivery_time_ms: dict, *, green_ms: int, yellow_ms: int) -> list[Chart]:
+    """avg / p95 / p99 gauges in seconds, banded green < green_ms ≤ yellow < yellow_ms ≤ red."""
+    charts = []
+    for key, label in (("avg", "Average"), ("p95", "95th percentile"), ("p99", "99th percentile")):
+        value = delivery_time_ms.get(key)
+        if value is None:
+            charts.append(Chart(f"gauge-{key}", label, None, "No deliveries in this range."))
+            continue
+        top = max(yellow_ms * 1.5, value * 1.1) / 1000
+        fig = go.Figure(
+            go.Indicator(
+                mode="gauge+number",
+                value=value / 1000,
+                number={"suffix": " s", "valueformat": ".2f"},
+                gauge={
+                    "axis": {"range": [0, top]},
+                    "bar": {"color": gauge_color(value, green_ms=green_ms, yellow_ms=yellow_ms)},
+                    "steps": [
+                        {"range": [0, green_ms / 1000], "color": "#e1f5ea"},
+                        {"range": [green_ms / 1000, yellow_ms / 1000], "color": "#fdf3dc"},
+                        {"range": [yellow_ms / 1000, top], "color": "#fbe4e4"},
+                    ],
+                },
+            )
+        )
+        fig = _layout(fig, height=240, margin={"l": 30, "r": 30, "t": 30, "b": 10})
+        charts.append(Chart(f"gauge-{key}", label, fig))
+    return charts
+
+
+def histogram_chart(data: dict) -> Chart:
+    """Delivery-time distribution over the fixed buckets of ``delivery_histogram()``."""
+    title = "Delivery time distribution"
+    if not data.get("total"):
+        return Chart("histogram", title, None, "No deliveries in this range.")
+    buckets = data["buckets"]
+    fig = go.Figure(go.Bar(x=[b["label"] for b in buckets], y=[b["count"] for b in buckets], name="deliveries",
+                           marker_color=TYPE_COLORS["delivered"]))
+    return Chart("histogram", title, _layout(fig, xaxis_title="delivery time", yaxis_title="deliveries"))
+
+
+def queue_chart(data: dict) -> Chart:
+    """Queue size per node over time (``queue()``); gaps stay gaps where a node did not report."""
+    title = "Queue size per node (UTC)"
+    series = data.get("series") or {}
+    per_node = series.get("per_node") or {}
+    if not series.get("buckets") or not any(v is not None for values in per_node.values() for v in values):
+        return Chart("queue", title, None, "No queue reports from the nodes in this range.")
+    x = [_plotly_time(b) for b in series["buckets"]]
+    fig = go.Figure()
+    for node in sorted(per_node):
+        fig.add_trace(go.Scatter(x=x, y=per_node[node], name=node, mode="lines", connectgaps=False))
+    return Chart("queue", title, _layout(fig, yaxis_title="messages queued", hovermode="x unified"))
+
+
+def bounce_category_chart(data: dict) -> Chart:
+    """Bounced and rejected events by category, largest first."""
+    title = "Bounces by category"
+    rows = [row for row in data.get("by_category") or [] if row["count"]]
+    if not data.get("total") or not rows:
+        return Chart("bounce-categories", title, None, "No bounces or rejections in this range.")
+    rows = sorted(rows, key=lambda r: r["count"])  # Plotly draws horizontal bars bottom-up
+    fig = go.Figure(go.Bar(x=[r["count"] for r in rows], y=[r["label"] for r in rows], orientation="h",
+                           name="bounces", marker_color=TYPE_COLORS["bounced"],
+                           text=[f"{r['percent']:.1f} %" for r in rows], textposition="auto"))
+    return Chart("bounce-categories", title, _layout(fig, height=max(240, 36 * len(rows) + 80), xaxis_title="events",
+                                                     margin={"l": 260, "r": 20, "t": 20, "b": 40}))
+
+
+def _code_label(row: dict) -> str:
+    code = "—" if row.get("status_code") is None else str(row["status_code"])
+    return f"{code} {row.get('enhanced_status') or ''}".strip()
+
+
+def bounce_code_chart(data: dict, *, limit: int = 15) -> Chart:
+    """The most frequent SMTP code / enhanced status pairs among bounces."""
+    title = "Bounces by SMTP code"
+    rows = [row for row in data.get("by_code") or [] if row["count"]][:limit]
+    if not data.get("total") or not rows:
+        return Chart("bounce-codes", title, None, "No bounces or rejections in this range.")
+    fig = go.Figure(go.Bar(x=[_code_label(r) for r in rows], y=[r["count"] for r in rows], name="bounces",
+                           marker_color=TYPE_COLORS["rejected"]))
+    return Chart("bounce-codes", title, _layout(fig, xaxis_title="code", yaxis_title="events", xaxis_type="category"))
+
+
+def destinations_chart(data: dict) -> Chart:
+    """Delivered / deferred / bounced per recipient domain for the rows on the current page."""
+    title = "Outcomes per destination"
+    rows = [row for row in data.get("results") or [] if row["sent"]]
+    if not rows:
+        return Chart("destinations", title, None, "No mail sent to any destination in this range.")
+    rows = rows[:20][::-1]  # horizontal bars draw bottom-up; keep the table's first row on top
+    domains = [r["domain"] for r in rows]
+    fig = go.Figure()
+    for key in ("delivered", "deferred", "bounced"):
+        fig.add_trace(go.Bar(x=[r[key] for r in rows], y=domains, name=key, orientation="h",
+                             marker_color=TYPE_COLORS[key]))
+    return Chart("destinations", title, _layout(fig, barmode="stack", height=max(240, 26 * len(rows) + 90),
+                                                margin={"l": 180, "r": 20, "t": 20, "b": 40}, xaxis_title="events"))
+
+
+def figure_data(chart: Chart) -> dict:
+    """The figure as plain data (tests and the JSON embed read the same thing)."""
+    return json.loads(chart.figure.to_json()) if chart.figure is not None else {}

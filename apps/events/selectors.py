@@ -1,0 +1,529 @@
+"""The query layer of the email pages and API: every aggregate reads through here.
+
+Resolution follows the range (``TimeRange.resolution``): under 6 h the 5-minute
+rollups, up to 7 days the hourly ones, beyond that the daily ones. Ranges are widened
+to whole buckets of that resolution (a rollup cannot split a bucket), so a "24 h"
+question covers 24 or 25 whole hours; every answer says which ``resolution`` it used.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.db import connection
+from django.utils import timezone
+
+from . import rollups
+from .choices import BounceCategory
+from .models.rollups import COUNT_FIELDS, CUTS, GRAINS, HIST_BOUNDS_MS, HIST_FIELDS, REASON_TYPES
+
+RANGES: dict[str, dt.timedelta] = {
+    "1h": dt.timedelta(hours=1),
+    "6h": dt.timedelta(hours=6),
+    "24h": dt.timedelta(hours=24),
+    "7d": dt.timedelta(days=7),
+    "30d": dt.timedelta(days=30),
+}
+DEFAULT_RANGE = "24h"
+STEPS: dict[str, dt.timedelta] = {
+    "5m": dt.timedelta(minutes=5),
+    "1h": dt.timedelta(hours=1),
+    "1d": dt.timedelta(days=1),
+}
+# date_bin origin shared with apps/events/rollups.py: a UTC midnight, so days are UTC days.
+ORIGIN = dt.datetime(2000, 1, 3, tzinfo=dt.UTC)
+MAX_SPAN = dt.timedelta(days=400)
+# Outcomes of a delivery attempt: the denominator of every rate.
+SENT_TYPES: tuple[str, ...] = ("delivered", "bounced", "deferred", "rejected")
+
+
+def _parse_moment(value: str, field: str) -> dt.datetime:
+    text = value.strip()
+    if text[-1:] in {"z", "Z"}:
+        text = text[:-1] + "+00:00"
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ValidationError({field: f"{field}: {value!r} is not an RFC 3339 date-time."}) from None
+    if moment.tzinfo is None:
+        raise ValidationError({field: f"{field}: {value!r} needs a UTC offset (e.g. Z or +00:00)."})
+    return moment.astimezone(dt.UTC)
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    """A half-open interval [start, end) in aware UTC."""
+
+    start: dt.datetime
+    end: dt.datetime
+
+    @classmethod
+    def parse(
+        cls, *, range: str | None, start: str | None, end: str | None, now: dt.datetime | None = None
+    ) -> TimeRange:
+        """A preset ``range`` (ending now) or a custom ``start``/``end``; errors name the field."""
+        now = (now or timezone.now()).astimezone(dt.UTC)
+        if start or end:
+            if range:
+                raise ValidationError({"range": "range: give either range or from/to, not both."})
+            if not start:
+                raise ValidationError({"from": "from: required with to."})
+            first = _parse_moment(start, "from")
+            last = _parse_moment(end, "to") if end else now
+            if last <= first:
+                raise ValidationError({"to": "to: must be after from."})
+            if last - first > MAX_SPAN:
+                raise ValidationError({"from": f"from: ranges longer than {MAX_SPAN.days} days are not served."})
+            return cls(start=first, end=last)
+        chosen = range or DEFAULT_RANGE
+        if chosen not in RANGES:
+            raise ValidationError({"range": f"range: expected one of {', '.join(RANGES)}, got {chosen!r}."})
+        return cls(start=now - RANGES[chosen], end=now)
+
+    @property
+    def resolution(self) -> str:
+        span = self.end - self.start
+        if span < dt.timedelta(hours=6):
+            return "5m"
+        return "1h" if span <= dt.timedelta(days=7) else "1d"
+
+    def snapped(self) -> TimeRange:
+        """Widened to whole buckets of the resolution: what the rollups can answer exactly."""
+        step = STEPS[self.resolution]
+        start = ORIGIN + ((self.start - ORIGIN) // step) * step
+        end = ORIGIN + -((ORIGIN - self.end) // step) * step
+        return TimeRange(start=start, end=end)
+
+    def buckets(self) -> list[dt.datetime]:
+        step = STEPS[self.resolution]
+        snapped = self.snapped()
+        count = (snapped.end - snapped.start) // step
+        return [snapped.start + i * step for i in range(count)]
+
+
+@dataclass(frozen=True)
+class EventFilters:
+    node: int | None = None
+    ip: str | None = None
+    pool: int | None = None
+    from_domain: str | None = None
+    to_domain: str | None = None
+
+
+# --- Sources: the narrowest rollup cut that holds every column a question needs ---
+
+_FILTER_COLUMNS = {
+    "node": "node_id",
+    "ip": "sending_ip",
+    "pool": "sending_ip",
+    "from_domain": "sender_domain",
+    "to_domain": "recipient_domain",
+}
+GROUP_COLUMNS = {
+    "type": None,
+    "node": "node_id",
+    "ip": "sending_ip",
+    "from_domain": "sender_domain",
+    "to_domain": "recipient_domain",
+}
+TOP_SERIES = 10
+OTHER = "other"
+
+
+def _needed_columns(filters: EventFilters, extra: str | None = None) -> set[str]:
+    needed = {column for name, column in _FILTER_COLUMNS.items() if getattr(filters, name) is not None}
+    return needed | ({extra} if extra else set())
+
+
+def _cut_for(needed: set[str]) -> str | None:
+    for cut, columns in CUTS.items():  # narrowest first
+        if needed <= set(columns):
+            return cut
+    return None
+
+
+def _raw_flow_sql(grain: str) -> str:
+    """Raw events projected onto the flow rollup columns: one row per event."""
+    delivered = "type = 'delivered'"
+    values = [f"(type = '{t}')::int AS {c}" for t, c in COUNT_FIELDS.items()]
+    values += [
+        f"({delivered} AND delay_ms IS NOT NULL)::int AS delay_n",
+        f"CASE WHEN {delivered} THEN coalesce(delay_ms, 0) ELSE 0 END AS delay_sum",
+    ]
+    values += [f"CASE WHEN {delivered} AND hb = {i} THEN 1 ELSE 0 END AS {h}" for i, h in enumerate(HIST_FIELDS)]
+    return _raw_sql(grain, values)
+
+
+def _raw_reason_sql(grain: str) -> str:
+    values = ["type", "bounce_category", "status_code", "enhanced_status", "1 AS n"]
+    values.append(f"left(response, {rollups.SAMPLE_CHARS}) AS sample_response")
+    types = ", ".join(f"'{t}'" for t in REASON_TYPES)
+    return _raw_sql(grain, values, where=f" AND type IN ({types})")
+
+
+def _raw_sql(grain: str, values: list[str], where: str = "") -> str:
+    source = rollups.event_source_sql(rollups.EVENTS_TABLE, f"WHERE time >= %s AND time < %s{where}")
+    return (
+        f"(SELECT date_bin('{GRAINS[grain]}', time, {rollups.ORIGIN_SQL}) AS bucket, node_id, sending_ip, "
+        f"sender_domain, recipient_domain, {', '.join(values)} FROM ({source}) AS e)"
+    )
+
+
+@dataclass(frozen=True)
+class _Source:
+    """``FROM {relation} AS s WHERE {where}`` with its parameters, for one question."""
+
+    relation: str
+    where: str
+    params: list
+    resolution: str
+    buckets: list[dt.datetime]
+
+    @property
+    def from_where(self) -> str:
+        return f"FROM {self.relation} AS s WHERE {self.where}"
+
+
+def _source(family: str, time_range: TimeRange, filters: EventFilters, column: str | None = None) -> _Source:
+    grain = time_range.resolution
+    span = time_range.snapped()
+    cut = _cut_for(_needed_columns(filters, column))
+    if cut is None:  # no cut holds this combination: the raw events, projected the same way
+        relation = _raw_flow_sql(grain) if family == "flow" else _raw_reason_sql(grain)
+        params: list = [span.start, span.end]
+    else:
+        relation, params = rollups.table_name(family, cut, grain), []
+    where = ["s.bucket >= %s", "s.bucket < %s"]
+    params += [span.start, span.end]
+    for clause, value in _filter_clauses(filters):
+        where.append(clause)
+        params.append(value)
+    return _Source(relation, " AND ".join(where), params, grain, time_range.buckets())
+
+
+def _filter_clauses(filters: EventFilters) -> list[tuple[str, object]]:
+    clauses = []
+    if filters.node is not None:
+        clauses.append(("s.node_id = %s", filters.node))
+    if filters.ip is not None:
+        clauses.append(("s.sending_ip = %s::inet", filters.ip))
+    if filters.pool is not None:
+        clauses.append(("s.sending_ip IN (SELECT address FROM ips_sendingip WHERE pool_id = %s)", filters.pool))
+    if filters.from_domain is not None:
+        clauses.append(("s.sender_domain = %s", filters.from_domain.lower()))
+    if filters.to_domain is not None:
+        clauses.append(("s.recipient_domain = %s", filters.to_domain.lower()))
+    return clauses
+
+
+def _fetch(sql: str, params: list) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+# --- Percentiles from the fixed histogram ---
+
+
+def hist_percentile(counts: list[int], q: float) -> float | None:
+    """The q-quantile (0 < q ≤ 1) of a histogram over HIST_BOUNDS_MS, by linear interpolation.
+
+    The answer lies in the bucket that holds the true nearest-rank quantile, so its error is
+    at most that bucket's width: under 2× of the value (bounds grow by ≤ 2× per bucket)
+    and never more than 100 ms below 100 ms. Past the last bound (1 h) it answers 1 h.
+    """
+    total = sum(counts)
+    if not total:
+        return None
+    rank = q * total
+    seen = 0
+    for i, count in enumerate(counts):
+        if count and seen + count >= rank:
+            if i == len(HIST_BOUNDS_MS):
+                return float(HIST_BOUNDS_MS[-1])
+            lower = HIST_BOUNDS_MS[i - 1] if i else 0
+            return lower + (HIST_BOUNDS_MS[i] - lower) * (rank - seen) / count
+        seen += count
+    return float(HIST_BOUNDS_MS[-1])
+
+
+def _delivery_time(delay_n: int, delay_sum: int, hist: list[int]) -> dict[str, float | None]:
+    return {
+        "avg": delay_sum / delay_n if delay_n else None,
+        "p50": hist_percentile(hist, 0.50),
+        "p95": hist_percentile(hist, 0.95),
+        "p99": hist_percentile(hist, 0.99),
+    }
+
+
+def _duration_label(ms: int) -> str:
+    for unit, size in (("h", 3_600_000), ("min", 60_000), ("s", 1000)):
+        if ms >= size:
+            return f"{ms / size:g} {unit}"
+    return f"{ms} ms"
+
+
+HIST_LABELS: list[str] = [f"≤ {_duration_label(b)}" for b in HIST_BOUNDS_MS] + [
+    f"> {_duration_label(HIST_BOUNDS_MS[-1])}"
+]
+
+
+# --- The questions ---
+
+_TOTAL_SQL = " + ".join(f"s.{c}" for c in COUNT_FIELDS.values())
+_SUMS_SQL = ", ".join(f"coalesce(sum(s.{c}), 0)" for c in rollups.value_columns("flow"))
+
+
+def _sent(counts: dict[str, int]) -> int:
+    return sum(counts[t] for t in SENT_TYPES)
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def throughput(*, time_range: TimeRange, filters: EventFilters, group_by: str = "type") -> dict:
+    """Events per bucket, one series per event type or per top-10 node / IP / domain (+ "other")."""
+    if group_by not in GROUP_COLUMNS:
+        raise ValidationError({"group_by": f"group_by: expected one of {', '.join(GROUP_COLUMNS)}, got {group_by!r}."})
+    column = GROUP_COLUMNS[group_by]
+    source = _source("flow", time_range, filters, column)
+    index = {bucket: i for i, bucket in enumerate(source.buckets)}
+    series: dict[str, list[int]] = {}
+    if column is None:
+        sums = ", ".join(f"sum(s.{c})" for c in COUNT_FIELDS.values())
+        rows = _fetch(f"SELECT s.bucket, {sums} {source.from_where} GROUP BY 1", source.params)
+        series = {t: [0] * len(index) for t in COUNT_FIELDS}
+        for bucket, *counts in rows:
+            for t, n in zip(COUNT_FIELDS, counts, strict=True):
+                series[t][index[bucket]] = int(n)
+    else:
+        for bucket, key, is_top, n in _fetch(_top_series_sql(source, column), source.params):
+            name = _key_name(group_by, key) if is_top else OTHER
+            series.setdefault(name, [0] * len(index))[index[bucket]] += int(n)
+        if group_by == "node":
+            names = _hostnames([k for k in series if k != OTHER])
+            series = {names.get(k, k): v for k, v in series.items()}
+    return {"resolution": source.resolution, "buckets": [b.isoformat() for b in source.buckets], "series": series}
+
+
+def _top_series_sql(source: _Source, column: str) -> str:
+    return (
+        f"WITH agg AS (SELECT s.bucket, s.{column} AS k, sum({_TOTAL_SQL}) AS n {source.from_where} GROUP BY 1, 2), "
+        f"top AS (SELECT k FROM agg GROUP BY k ORDER BY sum(n) DESC, k LIMIT {TOP_SERIES}) "
+        "SELECT bucket, CASE WHEN t THEN k END, t, sum(n) FROM ("
+        "SELECT bucket, k, EXISTS (SELECT 1 FROM top WHERE top.k IS NOT DISTINCT FROM agg.k) AS t, n FROM agg"
+        ") AS x GROUP BY 1, 2, 3"
+    )
+
+
+def _key_name(group_by: str, key) -> str:
+    if key is None or key == "":
+        return "(none)"
+    return str(key)
+
+
+def _hostnames(ids: list[str]) -> dict[str, str]:
+    from apps.nodes.models import Node
+
+    numeric = [int(i) for i in ids if i.isdigit()]
+    return {str(pk): name for pk, name in Node.objects.filter(pk__in=numeric).values_list("pk", "hostname")}
+
+
+def _flow_totals(time_range: TimeRange, filters: EventFilters) -> tuple[dict[str, int], int, int, list[int], str]:
+    source = _source("flow", time_range, filters)
+    (row,) = _fetch(f"SELECT {_SUMS_SQL} {source.from_where}", source.params)
+    values = [int(v) for v in row]
+    counts = dict(zip(COUNT_FIELDS, values[: len(COUNT_FIELDS)], strict=True))
+    delay_n, delay_sum = values[len(COUNT_FIELDS)], values[len(COUNT_FIELDS) + 1]
+    return counts, delay_n, delay_sum, values[len(COUNT_FIELDS) + 2 :], source.resolution
+
+
+def stats(*, time_range: TimeRange, filters: EventFilters) -> dict:
+    """Totals by type, outcome rates and delivery time (avg exact, percentiles from the histogram)."""
+    counts, delay_n, delay_sum, hist, resolution = _flow_totals(time_range, filters)
+    sent = _sent(counts)
+    result: dict = {"total": sum(counts.values()), **counts, "sent": sent}
+    for t in SENT_TYPES:
+        result[f"{t}_rate"] = _rate(counts[t], sent)
+    result["delivery_time_ms"] = _delivery_time(delay_n, delay_sum, hist)
+    result["resolution"] = resolution
+    return result
+
+
+def delivery_histogram(*, time_range: TimeRange, filters: EventFilters) -> dict:
+    """Delivered events per fixed delivery-time bucket; the last bucket (le_ms None) is open."""
+    _counts, _n, _sum, hist, resolution = _flow_totals(time_range, filters)
+    bounds: list[int | None] = [*HIST_BOUNDS_MS, None]
+    buckets = [
+        {"le_ms": le, "label": label, "count": count}
+        for le, label, count in zip(bounds, HIST_LABELS, hist, strict=True)
+    ]
+    return {"buckets": buckets, "total": sum(hist), "resolution": resolution}
+
+
+def _category_label(slug: str) -> str:
+    return BounceCategory(slug).label if slug in BounceCategory.values else "Unclassified"
+
+
+def _percent(part: int, whole: int) -> float:
+    return round(100.0 * part / whole, 2) if whole else 0.0
+
+
+def bounce_analysis(*, time_range: TimeRange, filters: EventFilters) -> dict:
+    """Bounced and rejected events by category and by (SMTP code, enhanced status)."""
+    source = _source("reason", time_range, filters)
+    rows = _fetch(
+        f"SELECT s.bounce_category, s.status_code, s.enhanced_status, sum(s.n) {source.from_where} "
+        "AND s.type IN ('bounced', 'rejected') GROUP BY 1, 2, 3",
+        source.params,
+    )
+    total = sum(int(n) for *_, n in rows)
+    categories: dict[str, int] = {}
+    codes: dict[tuple[int | None, str], int] = {}
+    for category, code, enhanced, n in rows:
+        categories[category] = categories.get(category, 0) + int(n)
+        key = (code or None, enhanced)
+        codes[key] = codes.get(key, 0) + int(n)
+    by_category = [
+        {"category": c, "label": _category_label(c), "count": n, "percent": _percent(n, total)}
+        for c, n in sorted(categories.items(), key=lambda item: (-item[1], item[0]))
+    ]
+    by_code = [
+        {"status_code": code, "enhanced_status": enhanced, "count": n, "percent": _percent(n, total)}
+        for (code, enhanced), n in sorted(codes.items(), key=lambda item: (-item[1], item[0][0] or 0, item[0][1]))
+    ]
+    return {"total": total, "by_category": by_category, "by_code": by_code, "resolution": source.resolution}
+
+
+def deferred_reasons(*, time_range: TimeRange, filters: EventFilters, limit: int = 20) -> dict:
+    """The commonest deferral reasons (category + enhanced status), each with a sample response."""
+    source = _source("reason", time_range, filters)
+    rows = _fetch(
+        "SELECT s.bounce_category, s.enhanced_status, max(s.sample_response), sum(s.n), sum(sum(s.n)) OVER () "
+        f"{source.from_where} AND s.type = 'deferred' GROUP BY 1, 2 ORDER BY 4 DESC, 1, 2 LIMIT %s",
+        [*source.params, limit],
+    )
+    total = int(rows[0][4]) if rows else 0
+    reasons = [
+        {
+            "category": category,
+            "label": _category_label(category),
+            "enhanced_status": enhanced,
+            "sample_response": sample,
+            "count": int(n),
+            "percent": _percent(int(n), total),
+        }
+        for category, enhanced, sample, n, _total in rows
+    ]
+    return {"total": total, "reasons": reasons, "resolution": source.resolution}
+
+
+DESTINATION_SORTS = (
+    "domain", "sent", "delivered", "bounced", "deferred", "rejected", "delivery_rate", "avg_delivery_ms",
+    "p95_delivery_ms",
+)  # fmt: skip
+
+
+def _destination_sql(source: _Source, order: str | None) -> str:
+    columns = ["delivered", "bounced", "deferred", "rejected"]
+    sums = ", ".join(f"sum(s.n_{c}) AS {c}" for c in columns)
+    hist = ", ".join(f"sum(s.{h}) AS {h}" for h in HIST_FIELDS)
+    page = f"ORDER BY {order}, domain LIMIT %s OFFSET %s" if order else ""
+    return (
+        f"WITH d AS (SELECT s.recipient_domain AS domain, {sums}, sum(s.delay_n) AS delay_n, "
+        f"sum(s.delay_sum) AS delay_sum, {hist} {source.from_where} GROUP BY 1), "
+        "r AS (SELECT *, delivered + bounced + deferred + rejected AS sent FROM d) "
+        "SELECT domain, sent, delivered, bounced, deferred, rejected, "
+        "delivered::float8 / NULLIF(sent, 0) AS delivery_rate, delay_sum::float8 / NULLIF(delay_n, 0), "
+        f"{', '.join(HIST_FIELDS)}, count(*) OVER () FROM r WHERE sent > 0 {page}"
+    )
+
+
+def destinations(
+    *, time_range: TimeRange, filters: EventFilters, sort: str = "-sent", page: int = 1, page_size: int = 50
+) -> dict:
+    """Per recipient domain with at least one outcome: counts, delivery rate, avg and p95 delivery time.
+
+    ``sort`` is any result key, "-" first for descending (empty values last); pages start at 1.
+    """
+    key, descending = sort.removeprefix("-"), sort.startswith("-")
+    if key not in DESTINATION_SORTS:
+        raise ValidationError({"sort": f"sort: expected one of {', '.join(DESTINATION_SORTS)} (- for descending)."})
+    if page < 1 or page_size < 1:
+        raise ValidationError({"page": "page: page and page_size must be positive."})
+    source = _source("flow", time_range, filters, "recipient_domain")
+    in_sql = key != "p95_delivery_ms"  # the only key computed in Python, from the histogram
+    order = f"{key} {'DESC' if descending else 'ASC'} NULLS LAST" if in_sql else None
+    params = [*source.params, page_size, (page - 1) * page_size] if in_sql else source.params
+    rows = [_destination(row) for row in _fetch(_destination_sql(source, order), params)]
+    count = rows[0].pop("_count") if rows else 0
+    for row in rows:
+        row.pop("_count", None)
+    if not in_sql:
+        rows.sort(key=lambda r: r["domain"])
+        present = sorted((r for r in rows if r[key] is not None), key=lambda r: r[key], reverse=descending)
+        rows = (present + [r for r in rows if r[key] is None])[(page - 1) * page_size : page * page_size]
+    elif not rows and page > 1:
+        count = _fetch(f"SELECT count(*) FROM ({_destination_sql(source, None)}) AS c", source.params)[0][0]
+    return {"count": count, "page": page, "page_size": page_size, "results": rows, "resolution": source.resolution}
+
+
+def _destination(row: tuple) -> dict:
+    domain, sent, delivered, bounced, deferred, rejected, rate, avg = row[:8]
+    hist = [int(v) for v in row[8 : 8 + len(HIST_FIELDS)]]
+    return {
+        "domain": domain,
+        "sent": int(sent),
+        "delivered": int(delivered),
+        "bounced": int(bounced),
+        "deferred": int(deferred),
+        "rejected": int(rejected),
+        "delivery_rate": rate,
+        "avg_delivery_ms": avg,
+        "p95_delivery_ms": hist_percentile(hist, 0.95),
+        "_count": int(row[-1]),
+    }
+
+
+QUEUE_NOW_WINDOW = dt.timedelta(minutes=10)
+
+
+def queue(*, time_range: TimeRange, node: int | None = None) -> dict:
+    """Mail queue sizes from the agents' reports (nodes.NodeMetric.queue_size).
+
+    A bucket's value is the node's last report in it (a level, not a sum); ``per_node_now``
+    is each node's latest report in the last 10 minutes of the range.
+    """
+    grain = time_range.resolution
+    span = time_range.snapped()
+    step = STEPS[grain]
+    buckets = time_range.buckets()
+    index = {bucket: i for i, bucket in enumerate(buckets)}
+    nodes = "SELECT id, hostname FROM nodes_node" + (" WHERE id = %s" if node is not None else "")
+    node_params = [node] if node is not None else []
+    rows = _fetch(
+        f"SELECT b.bucket, n.hostname, m.queue_size FROM generate_series(%s::timestamptz, %s::timestamptz, %s) "
+        f"AS b(bucket) CROSS JOIN ({nodes}) AS n CROSS JOIN LATERAL (SELECT queue_size FROM nodes_nodemetric "
+        "WHERE node_id = n.id AND time >= b.bucket AND time < b.bucket + %s AND queue_size IS NOT NULL "
+        "ORDER BY time DESC LIMIT 1) AS m",
+        [span.start, span.end - step, step, *node_params, step],
+    )
+    per_node: dict[str, list[int | None]] = {}
+    for bucket, hostname, size in rows:
+        per_node.setdefault(hostname, [None] * len(buckets))[index[bucket]] = size
+    now_rows = _fetch(
+        f"SELECT n.hostname, m.queue_size, m.time FROM ({nodes}) AS n CROSS JOIN LATERAL (SELECT queue_size, time "
+        "FROM nodes_nodemetric WHERE node_id = n.id AND time >= %s AND time <= %s AND queue_size IS NOT NULL "
+        "ORDER BY time DESC LIMIT 1) AS m ORDER BY n.hostname",
+        [*node_params, max(time_range.start, time_range.end - QUEUE_NOW_WINDOW), time_range.end],
+    )
+    per_node_now = [{"node": h, "queue_size": size, "time": t.isoformat()} for h, size, t in now_rows]
+    return {
+        "total_now": sum(r["queue_size"] for r in per_node_now) if per_node_now else None,
+        "per_node_now": per_node_now,
+        "series": {"buckets": [b.isoformat() for b in buckets], "per_node": dict(sorted(per_node.items()))},
+        "resolution": grain,
+    }

@@ -1,0 +1,332 @@
+"""Query benchmark: p95 latency of every /api/v1/email/* question over 10 million events.
+
+Run from the repository root: ``.venv/bin/python bench/query.py`` (``make bench``).
+Prints ONE JSON line (progress goes to stderr).
+
+On a throwaway database ``mailmon_bench_query`` of the configured PostgreSQL server
+(created, then dropped unless --keep-db), it:
+
+1. migrates, creates 15 nodes, 4 pools and 320 sending IPs;
+2. loads ``--events`` events spread over the last ``--days`` days with one
+   ``INSERT … SELECT … FROM generate_series`` per day: a Gmail/Outlook/Yahoo-heavy
+   domain mix with a long tail of 2,000 domains, 40 sender domains, realistic
+   outcomes and codes, log-normal delivery times; plus a queue report per node every 15 s;
+3. rebuilds the rollups from those events (``rollups_rebuild``, as ``manage.py
+   rebuild_rollups`` does) and ANALYZEs;
+4. times each question ``--repeat`` times for the 24 h and 30 d ranges, once through
+   the selectors and once through the API with a logged-in viewer (Django's test
+   client: the whole middleware + DRF stack in process, no socket), and reports p95.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mailmon.settings")
+
+BENCH_DB = "mailmon_bench_query"
+TARGET_MS = 100.0
+NODES, IPS, POOLS = 15, 320, 4
+
+TYPES_SQL = """CASE
+  WHEN r_type < 0.78 THEN 'delivered' WHEN r_type < 0.86 THEN 'queued' WHEN r_type < 0.93 THEN 'deferred'
+  WHEN r_type < 0.965 THEN 'bounced' WHEN r_type < 0.998 THEN 'rejected' ELSE 'complained' END"""
+# (category, code, enhanced, response) per non-delivery outcome, chosen by r_reason.
+REASONS = {
+    "deferred": [
+        ("rate_limited", 421, "4.7.28", "421-4.7.28 Gmail has detected an unusual rate of unsolicited mail"),
+        ("spam_block", 421, "4.7.0", "421 4.7.0 [TSS04] Messages temporarily deferred due to user complaints"),
+        ("connection", 451, "4.4.2", "451 4.4.2 Timeout waiting for data from client"),
+        ("mailbox_full", 452, "4.2.2", "452 4.2.2 The email account that you tried to reach is over quota"),
+    ],
+    "bounced": [
+        ("invalid_recipient", 550, "5.1.1", "550-5.1.1 The email account that you tried to reach does not exist"),
+        ("mailbox_full", 552, "5.2.2", "552 5.2.2 Mailbox full"),
+        ("dns_failure", 550, "5.1.2", "Host or domain name not found. Name service error"),
+    ],
+    "rejected": [
+        ("spam_block", 550, "5.7.1", "550 5.7.1 Service unavailable, Client host blocked using Spamhaus (S3150)"),
+        ("policy", 550, "5.7.26", "550-5.7.26 Unauthenticated email is not accepted: DMARC policy"),
+        ("content", 554, "5.7.1", "554 5.7.1 Message rejected because of its content"),
+    ],
+}
+
+
+def _reason_case(index: int) -> str:
+    arms = []
+    for kind, reasons in REASONS.items():
+        for n, reason in enumerate(reasons):
+            value = reason[index]
+            literal = str(value) if isinstance(value, int) else "'" + value.replace("'", "''") + "'"
+            arms.append(f"WHEN kind = '{kind}' AND r_reason * {len(reasons)} < {n + 1} THEN {literal}")
+    empty = "NULL" if index == 1 else "''"
+    delivered = {1: "250", 2: "'2.0.0'", 3: "'250 2.0.0 OK 1764064800 a1b2c3 - gsmtp'"}.get(index, "''")
+    return f"CASE WHEN kind = 'delivered' THEN {delivered} {' '.join(arms)} ELSE {empty} END"
+
+
+DOMAIN_SQL = """CASE
+  WHEN r_dom < 0.33 THEN 'gmail.com' WHEN r_dom < 0.43 THEN 'outlook.com' WHEN r_dom < 0.51 THEN 'hotmail.com'
+  WHEN r_dom < 0.62 THEN 'yahoo.com' WHEN r_dom < 0.67 THEN 'icloud.com' WHEN r_dom < 0.70 THEN 'gmx.de'
+  WHEN r_dom < 0.73 THEN 'web.de' WHEN r_dom < 0.75 THEN 'aol.com'
+  ELSE 'd' || floor(2000 * power(random(), 2))::int || '.example' END"""
+
+
+def day_insert_sql(count: int) -> str:
+    """One day's events: %(day)s is where the day starts, %(offset)s the first sequence number."""
+    return f"""
+INSERT INTO events_emailevent (time, event_id, type, node_id, sending_ip, message_id, sender, sender_domain,
+  recipient, recipient_domain, mx_host, status_code, enhanced_status, response, delay_ms, bounce_category,
+  size, account)
+SELECT time, 'bench-' || i, kind, node_ids[1 + mod(ip, {NODES})], ips[1 + ip], '<' || i || '@bench.example>',
+  'news@' || sdomain, sdomain, 'user' || mod(i, 100000) || '@' || rdomain, rdomain, 'mx.' || rdomain,
+  {_reason_case(1)}, {_reason_case(2)}, {_reason_case(3)},
+  CASE WHEN kind IN ('delivered', 'deferred', 'bounced')
+    THEN least(exp(7.3 + 1.3 * sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random())), 2e9)::int END,
+  CASE WHEN kind = 'delivered' THEN '' ELSE {_reason_case(0)} END,
+  2000 + (random() * 80000)::int, 'acct' || mod(i, 50)
+FROM (
+  SELECT i, time, ip, sdomain, rdomain, r_reason, {TYPES_SQL.replace(chr(10), ' ')} AS kind FROM (
+    SELECT i, %(day)s::timestamptz + (random() * 86400) * interval '1 second' AS time,
+      floor({IPS} * random())::int AS ip,
+      'brand' || floor(40 * power(random(), 3))::int || '.example' AS sdomain,
+      {DOMAIN_SQL.replace(chr(10), ' ')} AS rdomain, random() AS r_type, random() AS r_reason
+    FROM (SELECT i, random() AS r_dom FROM generate_series(%(offset)s, %(offset)s + {count} - 1) AS i) AS g
+  ) AS x
+) AS e,
+  (SELECT array_agg(id ORDER BY id) AS node_ids FROM nodes_node) AS n,
+  (SELECT array_agg(address ORDER BY id) AS ips FROM ips_sendingip) AS a
+"""
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--repeat", type=int, default=40)
+    parser.add_argument("--keep-db", action="store_true", help="Do not drop the benchmark database.")
+    parser.add_argument("--reuse-db", action="store_true", help="Skip loading: query a kept database.")
+    return parser.parse_args()
+
+
+def log(message: str) -> None:
+    print(f"[query bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def admin_execute(sql: str) -> None:
+    import psycopg
+    from django.db import connection
+
+    params = connection.get_connection_params()
+    params["dbname"] = "postgres"
+    with psycopg.connect(**params, autocommit=True) as conn:
+        conn.execute(sql)
+
+
+def use_bench_database() -> None:
+    from django.conf import settings
+
+    settings.DATABASES["default"]["NAME"] = BENCH_DB  # before any connection is opened
+    settings.DATABASES["default"]["CONN_MAX_AGE"] = None
+
+
+def create_fleet() -> None:
+    from apps.ips.models import SendingIP
+    from apps.nodes.models import Node
+    from apps.pools.models import IpPool
+
+    nodes = Node.objects.bulk_create(
+        [Node(hostname=f"mta-{i:02d}.bench.example", role="zonemta-outbound", status="online") for i in range(NODES)]
+    )
+    pools = IpPool.objects.bulk_create([IpPool(name=name) for name in ("transactional", "bulk", "warmup", "vip")])
+    SendingIP.objects.bulk_create(
+        [
+            SendingIP(address=f"198.51.{100 + i // 250}.{i % 250 + 1}", node=nodes[i % NODES], pool=pools[i % POOLS])
+            for i in range(IPS)
+        ]
+    )
+
+
+def load(events: int, days: int, now: dt.datetime) -> dict:
+    from django.db import connection
+
+    from apps.core import timeseries
+    from apps.events.rollups import rollups_rebuild
+
+    first = (now - dt.timedelta(days=days)).date()
+    timeseries.ensure_partitions("events_emailevent", [first + dt.timedelta(days=i) for i in range(days + 1)])
+    timeseries.ensure_partitions("nodes_nodemetric", [first + dt.timedelta(days=i) for i in range(days + 1)])
+    per_day = events // days
+    began = time.monotonic()
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit = off")
+        for n in range(days):  # 24 h slices back from now, so every event lies in the last `days` days
+            count = per_day if n < days - 1 else events - per_day * n
+            cursor.execute(day_insert_sql(count), {"day": now - dt.timedelta(days=n + 1), "offset": n * per_day})
+            log(f"loaded day -{n + 1} ({count} events, {time.monotonic() - began:.0f}s)")
+        cursor.execute("SELECT count(*) FROM events_emailevent")
+        stored = cursor.fetchone()[0]
+        cursor.execute(
+            "INSERT INTO nodes_nodemetric (time, node_id, disks, services, queue_size) "
+            "SELECT t, n.id, '{}', '{}', (200 + 150 * sin(extract(epoch FROM t) / 3600) + random() * 50)::int "
+            "FROM generate_series(%s::timestamptz, %s::timestamptz, interval '15 seconds') AS t, nodes_node n",
+            [now - dt.timedelta(days=days), now],
+        )
+        metrics = cursor.rowcount
+    load_s = time.monotonic() - began
+    began = time.monotonic()
+    rollups_rebuild(progress=log)
+    rebuild_s = time.monotonic() - began
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+    return {"events": stored, "node_metrics": metrics, "load_s": round(load_s, 1), "rebuild_s": round(rebuild_s, 1)}
+
+
+def rollup_rows() -> dict[str, int]:
+    from django.db import connection
+
+    from apps.events.rollups import all_tables
+
+    with connection.cursor() as cursor:
+        counts = {}
+        for table in all_tables():
+            cursor.execute(f"SELECT count(*) FROM {table}")
+            counts[table.removeprefix("events_")] = cursor.fetchone()[0]
+    return counts
+
+
+QUESTIONS = {
+    "throughput": lambda s, tr, f: s.throughput(time_range=tr, filters=f, group_by="type"),
+    "throughput_by_node": lambda s, tr, f: s.throughput(time_range=tr, filters=f, group_by="node"),
+    "throughput_by_to_domain": lambda s, tr, f: s.throughput(time_range=tr, filters=f, group_by="to_domain"),
+    "stats": lambda s, tr, f: s.stats(time_range=tr, filters=f),
+    "bounce-analysis": lambda s, tr, f: s.bounce_analysis(time_range=tr, filters=f),
+    "delivery-histogram": lambda s, tr, f: s.delivery_histogram(time_range=tr, filters=f),
+    "deferred-reasons": lambda s, tr, f: s.deferred_reasons(time_range=tr, filters=f),
+    "destinations": lambda s, tr, f: s.destinations(time_range=tr, filters=f),
+    "queue": lambda s, tr, f: s.queue(time_range=tr, node=f.node),
+}
+URLS = {
+    "throughput": ("throughput", {}),
+    "throughput_by_node": ("throughput", {"group_by": "node"}),
+    "throughput_by_to_domain": ("throughput", {"group_by": "to_domain"}),
+    "stats": ("stats", {}),
+    "bounce-analysis": ("bounce-analysis", {}),
+    "delivery-histogram": ("delivery-histogram", {}),
+    "deferred-reasons": ("deferred-reasons", {}),
+    "destinations": ("destinations", {}),
+    "queue": ("queue", {}),
+}
+
+
+def p95(samples: list[float]) -> float:
+    return round(statistics.quantiles(samples, n=20, method="inclusive")[18] * 1000, 1)
+
+
+def time_selectors(repeat: int, filters_by_name: dict) -> dict:
+    from apps.events import selectors
+    from apps.events.selectors import TimeRange
+
+    results: dict[str, dict[str, float]] = {}
+    for filter_name, filters in filters_by_name.items():
+        for name, call in QUESTIONS.items():
+            for preset in ("24h", "30d"):
+                samples = []
+                for _ in range(repeat):
+                    began = time.perf_counter()
+                    call(selectors, TimeRange.parse(range=preset, start=None, end=None), filters)
+                    samples.append(time.perf_counter() - began)
+                key = name if filter_name == "none" else f"{name} [{filter_name}]"
+                results.setdefault(key, {})[preset] = p95(samples)
+    return results
+
+
+def time_http(repeat: int) -> dict:
+    from django.test import Client
+
+    from tests.factories import UserFactory
+
+    user = UserFactory(username="bench-viewer", role="Viewer")
+    client = Client()
+    client.force_login(user)
+    results: dict[str, dict[str, float]] = {}
+    for name, (path, params) in URLS.items():
+        for preset in ("24h", "30d"):
+            samples = []
+            for _ in range(repeat):
+                began = time.perf_counter()
+                response = client.get(f"/api/v1/email/{path}", {"range": preset, **params})
+                samples.append(time.perf_counter() - began)
+                if response.status_code != 200:
+                    raise SystemExit(f"{path}: HTTP {response.status_code} {response.content[:300]!r}")
+            results.setdefault(name, {})[preset] = p95(samples)
+    return results
+
+
+def main() -> None:
+    args = parse_args()
+    import django
+
+    use_bench_database()
+    if not args.reuse_db:
+        admin_execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+        admin_execute(f"CREATE DATABASE {BENCH_DB}")
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+    from django.utils import timezone
+
+    from apps.events.selectors import EventFilters
+    from apps.nodes.models import Node
+
+    try:
+        if args.reuse_db:
+            figures: dict = {"events": None, "load_s": None, "rebuild_s": None}
+        else:
+            log("migrating")
+            call_command("migrate", verbosity=0, interactive=False)
+            create_fleet()
+            figures = load(args.events, args.days, timezone.now())
+        node = Node.objects.order_by("id").first()
+        filters = {
+            "none": EventFilters(),
+            "node": EventFilters(node=node.id),
+            "to_domain": EventFilters(to_domain="yahoo.com"),
+            "raw: node + to_domain": EventFilters(node=node.id, to_domain="yahoo.com"),
+        }
+        log("timing selectors")
+        selector_p95 = time_selectors(args.repeat, filters)
+        log("timing the HTTP API")
+        http_p95 = time_http(args.repeat)
+        unfiltered = [v for k, d in selector_p95.items() if "[" not in k for v in d.values()]
+        unfiltered += [v for d in http_p95.values() for v in d.values()]
+        result = {
+            "bench": "query",
+            **figures,
+            "days": args.days,
+            "rollup_rows": rollup_rows(),
+            "p95_ms_selectors": selector_p95,
+            "p95_ms_api": http_p95,
+            "api_client": "django.test.Client, logged-in viewer, in process (full middleware + DRF, no socket)",
+            "repeat": args.repeat,
+            "target_ms": TARGET_MS,
+            "max_unfiltered_p95_ms": max(unfiltered),
+            "meets_target": max(unfiltered) <= TARGET_MS,
+        }
+    finally:
+        connection.close()
+        if not args.keep_db:
+            admin_execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+// Email pages: draw server-built Plotly figures, keep the picker's "custom" choice in step,
+// let htmx swap 400 form errors in, and add live batch counts to the Email flow tiles.
+(function () {
+  const config = { responsive: true, displaylogo: false, modeBarButtonsToRemove: ["lasso2d", "select2d"] };
+
+  function drawCharts(root) {
+    if (!window.Plotly) return;
+    root.querySelectorAll("[data-plotly]").forEach((el) => {
+      const source = document.getElementById(el.dataset.plotly);
+      if (!source) return;
+      const fig = JSON.parse(source.textContent);
+      Plotly.react(el, fig.data, fig.layout, config);
+    });
+  }
+
+  // Typing a from/to date means a custom range: tick it before htmx reads the form
+  // (capture phase runs before the form's own change handler).
+  document.addEventListener("change", (e) => {
+    if (!e.target.matches("[data-custom-range]")) return;
+    const radio = e.target.form && e.target.form.querySelector("[data-custom-range-radio]");
+    if (radio) radio.checked = true;
+  }, true);
+
+  // A 400 carries the form with its error message: show it instead of dropping the response.
+  document.addEventListener("htmx:beforeSwap", (e) => {
+    if (e.detail.xhr.status === 400) { e.detail.shouldSwap = true; e.detail.isError = false; }
+  });
+  // outerHTML swaps replace the element htmx reports, so redraw from the fresh #events-page.
+  document.addEventListener("htmx:afterSettle", () => drawCharts(document.getElementById("events-page") || document));
+
+  // Live counters: each "counters" message carries the counts newly stored by one ingest batch.
+  document.addEventListener("mailmon:live", (e) => {
+    const { stream, event, data } = e.detail;
+    if (stream !== "events" || event !== "counters") return;
+    const tiles = document.querySelector("[data-live-counters]");
+    if (!tiles) return;  // a custom range in the past does not grow
+    let added = 0;
+    for (const [type, n] of Object.entries(data.counts || {})) {
+      added += n;
+      const el = tiles.querySelector(`[data-counter="${type}"]`);
+      if (el) el.textContent = String(Number(el.textContent) + n);
+    }
+    const total = tiles.querySelector('[data-counter="total"]');
+    if (total) total.textContent = String(Number(total.textContent) + added);
+    const stamp = document.getElementById("flow-live-updated");
+    if (stamp) stamp.textContent = new Date(data.time || Date.now()).toLocaleTimeString();
+  });
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", () => drawCharts(document));
+  } else {
+    drawCharts(document);
+  }
+})();

@@ -1,0 +1,175 @@
+"""The email pages in a real browser: charts drawn, no console errors, htmx picker, live counters."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from playwright.sync_api import expect
+
+from apps.core.live import broadcast
+from apps.events.services import inbox_drain, ingest_batch_create, ingest_prepare
+from apps.events.wire import parse_batch
+from apps.nodes.models import NodeMetric
+from tests.events.factories import event, store_events
+from tests.factories import NodeFactory
+
+from .conftest import off_the_browser_thread
+
+pytestmark = pytest.mark.browser
+
+CHART_PAGES = {
+    "/events/": ["#chart-throughput", "#chart-per-node"],
+    "/events/performance/": ["#chart-gauge-avg", "#chart-gauge-p95", "#chart-gauge-p99", "#chart-histogram"],
+    "/events/queue/": ["#chart-queue"],
+    "/events/bounces/": ["#chart-bounce-categories", "#chart-bounce-codes"],
+    "/events/destinations/": ["#chart-destinations"],
+}
+
+
+@pytest.fixture
+def traffic(transactional_db):
+    """Twenty minutes ago: deliveries on two nodes, a bounce, a deferral, and a queue report."""
+    now = dt.datetime.now(dt.UTC)
+    mx1, mx2 = NodeFactory(hostname="mx1.example.net"), NodeFactory(hostname="mx2.example.net")
+    t = now - dt.timedelta(minutes=20)
+    rows = [event(time=t, node_id=mx1.pk, delay_ms=900) for _ in range(5)]
+    rows += [event(time=t, node_id=mx2.pk, delay_ms=4000, recipient_domain="yahoo.com") for _ in range(3)]
+    rows += [event(time=t, node_id=mx2.pk, type="bounced", status_code=550, enhanced_status="5.1.1",
+                   bounce_category="invalid_recipient", recipient="gone@yahoo.com", recipient_domain="yahoo.com",
+                   response="550-5.1.1 The email account that you tried to reach does not exist")]
+    rows += [event(time=t, node_id=mx1.pk, type="deferred", status_code=421, enhanced_status="4.7.28",
+                   bounce_category="rate_limited", response="421-4.7.28 unusual rate of unsolicited mail")]
+    store_events(rows)
+    NodeMetric.objects.create(node=mx1, time=now - dt.timedelta(minutes=30), queue_size=12)
+    NodeMetric.objects.create(node=mx1, time=now - dt.timedelta(minutes=1), queue_size=30)
+    return {"mx1": mx1, "mx2": mx2}
+
+
+@pytest.fixture
+def console_errors(logged_in_page):
+    """Console errors and uncaught exceptions of the page (the missing favicon is not ours to judge)."""
+    errors: list[str] = []
+    logged_in_page.route("**/favicon.ico", lambda route: route.fulfill(status=204))
+    logged_in_page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    logged_in_page.on("pageerror", lambda exc: errors.append(str(exc)))
+    return errors
+
+
+def test_each_page_draws_its_plotly_charts_without_console_errors(logged_in_page, console_errors, traffic):
+    page = logged_in_page
+    for path, charts in CHART_PAGES.items():  # one browser context: plotly.min.js is fetched once
+        page.goto(path + "?range=1h")
+        for selector in charts:
+            expect(page.locator(f"{selector}.js-plotly-plot .main-svg").first).to_be_visible()
+        assert page.evaluate("typeof Plotly") == "object", path
+        assert console_errors == [], path
+
+
+def test_an_empty_range_shows_empty_states_and_no_chart(logged_in_page, console_errors):
+    page = logged_in_page
+    page.goto("/events/?range=1h")
+    expect(page.locator('[data-empty="throughput"]')).to_have_text("No events in this range.")
+    expect(page.locator(".js-plotly-plot")).to_have_count(0)
+    assert console_errors == []
+
+
+def test_the_picker_rerenders_through_htmx_and_keeps_the_state_in_the_url(logged_in_page, console_errors, traffic):
+    page = logged_in_page
+    page.goto("/events/?range=24h")
+    expect(page.locator("#chart-throughput.js-plotly-plot")).to_be_visible()
+    page.evaluate("window.__notReloaded = true")
+    page.get_by_text("1 h", exact=True).click()
+    page.wait_for_url("**/events/?range=1h*")
+    expect(page.locator('input[name="range"][value="1h"]')).to_be_checked()
+    expect(page.locator("#chart-throughput.js-plotly-plot .main-svg").first).to_be_visible()
+    page.locator('select[name="node"]').select_option(label="mx2.example.net")
+    page.wait_for_url(f"**node={traffic['mx2'].pk}*")
+    expect(page.locator('[data-counter="delivered"]')).to_have_text("3")
+    assert page.evaluate("window.__notReloaded") is True  # swapped in place, no page load
+    assert console_errors == []
+
+
+def test_a_bad_custom_range_shows_the_form_error(logged_in_page, console_errors):
+    page = logged_in_page
+    page.goto("/events/bounces/?range=custom&from=2026-11-20T10:00&to=2026-11-20T12:00")
+    page.locator('input[name="to"]').fill("2026-11-20T08:00")
+    page.locator('input[name="to"]').dispatch_event("change")
+    expect(page.locator('[data-error-field="to"]')).to_contain_text("to: must be after from")
+    expect(page.locator('input[name="to"]')).to_have_attribute("aria-invalid", "true")
+
+
+def test_destinations_sort_by_header_and_drill_down_to_events(logged_in_page, console_errors, traffic):
+    page = logged_in_page
+    page.goto("/events/destinations/?range=1h")
+    rows = page.locator("#destinations tbody tr")
+    expect(rows.first).to_contain_text("gmail.com")  # 6 sent beat yahoo.com's 4
+    page.locator('#destinations th a[data-sort="domain"]').click()
+    page.wait_for_url("**sort=domain*")
+    expect(rows.first).to_contain_text("gmail.com")
+    page.locator('#destinations th a[data-sort="domain"]').click()  # the sorted column flips
+    page.wait_for_url("**sort=-domain*")
+    expect(rows.first).to_contain_text("yahoo.com")
+    rows.first.get_by_role("link", name="yahoo.com").click()
+    page.wait_for_url("**/events/search/**to_domain=yahoo.com*")
+    expect(page.locator("#event-rows tbody tr")).to_have_count(4)
+    assert console_errors == []
+
+
+def test_bounce_category_drills_down_to_the_bounced_event(logged_in_page, traffic):
+    page = logged_in_page
+    page.goto("/events/bounces/?range=1h")
+    page.locator("#bounce-categories").get_by_role("link", name="Invalid recipient").click()
+    page.wait_for_url("**/events/search/**category=invalid_recipient*")
+    rows = page.locator("#event-rows tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows).to_contain_text("gone@yahoo.com")
+
+
+def _wire(n: int, kind: str) -> dict:
+    return {"event_id": f"live-{kind}-{n}", "time": dt.datetime.now(dt.UTC).isoformat(), "type": kind,
+            "node": "mx1.example.net", "to": f"u{n}@gmail.com", "status_code": 250 if kind == "delivered" else 550,
+            "delay_ms": 1000}
+
+
+def _ingest(events: list[dict]) -> int:
+    """What the API and the worker do: one inbox batch, then the worker stores it and broadcasts."""
+    body = json.dumps(events).encode()
+    ingest_batch_create(batch=ingest_prepare(events=parse_batch(body).events))
+    return inbox_drain()
+
+
+def test_live_counters_grow_when_the_ingest_worker_stores_a_batch(logged_in_page, console_errors, traffic):
+    page = logged_in_page
+    page.goto("/events/?range=1h")
+    expect(page.locator("#live-status")).to_have_class("live-dot on")  # the socket is open
+    expect(page.locator('[data-counter="delivered"]')).to_have_text("8")
+    expect(page.locator('[data-counter="bounced"]')).to_have_text("1")
+
+    batch = [_wire(n, "delivered") for n in range(4)] + [_wire(n, "bounced") for n in range(2)]
+    assert off_the_browser_thread(_ingest, batch) == 6
+    # No reload: the tiles change because the counts arrived on the open socket.
+    expect(page.locator('[data-counter="delivered"]')).to_have_text("12")
+    expect(page.locator('[data-counter="bounced"]')).to_have_text("3")
+    expect(page.locator("#flow-live-updated")).not_to_have_text("waiting")
+
+    assert off_the_browser_thread(_ingest, batch) == 0  # a resent batch stores, and counts, nothing
+    off_the_browser_thread(broadcast, "events", "counters",
+                           {"time": dt.datetime.now(dt.UTC).isoformat(), "counts": {"deferred": 2}})
+    expect(page.locator('[data-counter="deferred"]')).to_have_text("3")
+    expect(page.locator('[data-counter="delivered"]')).to_have_text("12")
+    assert console_errors == []
+
+
+def test_a_custom_range_does_not_count_live_batches(logged_in_page, traffic):
+    page = logged_in_page
+    start = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+    end = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M")
+    page.goto(f"/events/?range=custom&from={start}&to={end}")
+    expect(page.locator("#live-status")).to_have_class("live-dot on")
+    before = page.locator('[data-counter="delivered"]').text_content()
+    off_the_browser_thread(broadcast, "events", "counters",
+                           {"time": dt.datetime.now(dt.UTC).isoformat(), "counts": {"delivered": 5}})
+    page.wait_for_timeout(500)
+    expect(page.locator('[data-counter="delivered"]')).to_have_text(before)

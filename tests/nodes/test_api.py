@@ -1,0 +1,84 @@
+"""GET /api/v1/nodes and POST /api/v1/nodes/metrics."""
+
+from __future__ import annotations
+
+import pytest
+
+from apps.nodes.choices import NodeRole, NodeStatus
+from apps.nodes.models import NodeMetric
+from tests.factories import NodeFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_node_list_returns_every_node_with_role_and_status(viewer_client):
+    NodeFactory(hostname="b.example.net", role=NodeRole.HARAKA, status=NodeStatus.DEGRADED)
+    NodeFactory(hostname="a.example.net", role=NodeRole.ZONEMTA)
+    body = viewer_client.get("/api/v1/nodes").json()
+    assert body["count"] == 2
+    assert [(n["hostname"], n["role"], n["status"]) for n in body["results"]] == [
+        ("a.example.net", "zonemta-outbound", "online"),
+        ("b.example.net", "haraka", "degraded"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [("role=haraka", ["b.example.net"]), ("status=online", ["a.example.net"]), ("search=b.ex", ["b.example.net"])],
+)
+def test_the_node_list_filters(viewer_client, query, expected):
+    NodeFactory(hostname="b.example.net", role=NodeRole.HARAKA, status=NodeStatus.DEGRADED)
+    NodeFactory(hostname="a.example.net", role=NodeRole.ZONEMTA)
+    body = viewer_client.get(f"/api/v1/nodes?{query}").json()
+    assert [n["hostname"] for n in body["results"]] == expected
+
+
+def test_a_bad_filter_is_a_400_naming_the_field(viewer_client):
+    response = viewer_client.get("/api/v1/nodes?role=toaster")
+    assert response.status_code == 400
+    assert "role" in response.json()
+
+
+def test_the_node_list_query_count_does_not_grow_with_the_fleet(viewer_client, django_assert_max_num_queries):
+    for _ in range(30):
+        NodeFactory()
+    with django_assert_max_num_queries(8):
+        assert viewer_client.get("/api/v1/nodes").status_code == 200
+
+
+def test_an_agent_report_is_stored_and_marks_the_node(client, agent_headers):
+    payload = {
+        "hostname": "mta-3.example.net", "role": "zonemta-outbound", "cpu_percent": 41.5, "memory_percent": 62,
+        "disks": {"/": {"used_percent": 71.0, "free_bytes": 1024}}, "net_rx_bytes": 10, "net_tx_bytes": 20,
+        "load1": 0.7, "queue_size": 12, "services": {"zonemta": True, "redis": False},
+    }
+    response = client.post("/api/v1/nodes/metrics", payload, content_type="application/json", **agent_headers)
+    assert response.status_code == 202, response.content
+    assert response.json()["status"] == "degraded"
+    metric = NodeMetric.objects.get()
+    assert (metric.cpu_percent, metric.queue_size, metric.disks["/"]["used_percent"]) == (41.5, 12, 71.0)
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"cpu_percent": 12}, "hostname"),
+        ({"hostname": "x", "cpu_percent": 140}, "cpu_percent"),
+        ({"hostname": "x", "role": "toaster"}, "role"),
+        ({"hostname": "x", "queue_size": -1}, "queue_size"),
+        ({"hostname": "x", "time": "yesterday"}, "time"),
+        ({"hostname": "x", "services": {"redis": "maybe"}}, "services"),
+    ],
+)
+def test_a_bad_agent_report_is_a_400_naming_the_field(client, agent_headers, payload, field):
+    response = client.post("/api/v1/nodes/metrics", payload, content_type="application/json", **agent_headers)
+    assert response.status_code == 400
+    assert field in response.json()
+    assert not NodeMetric.objects.exists()
+
+
+def test_both_endpoints_are_in_the_openapi_schema(viewer_client):
+    paths = viewer_client.get("/api/schema/?format=json").json()["paths"]
+    assert "get" in paths["/api/v1/nodes"]
+    assert "post" in paths["/api/v1/nodes/metrics"]
+    assert paths["/api/v1/nodes/metrics"]["post"]["security"] == [{"AgentApiKey": []}]
