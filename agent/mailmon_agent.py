@@ -365,6 +365,11 @@ class Agent:
                 # A key can be fixed in the portal without touching the server: keep trying, slowly.
                 log.error("the portal refused the API key (%s); retrying in %.0f s", exc, MAX_BACKOFF)
                 ok, self.failures = False, 8
+            except ConfigError:
+                raise
+            except Exception:  # a collector hiccup must not kill a daemon that runs for months
+                log.exception("collecting the report failed")
+                ok = False
             self.failures = 0 if ok else self.failures + 1
             delay = next_delay(self.failures, self.config.interval, self.rng)
             self.stop.wait(max(0.0, delay - (time.monotonic() - started)))

@@ -271,32 +271,96 @@ def cpu_seconds(pids: set[int]) -> dict[int, float]:
     return {pid: stat[1] for pid in pids if (stat := _stat(pid)) is not None}
 
 
-class CpuMeter:
+class CpuMeter(threading.Thread):
     """CPU seconds spent by each component between start() and stop().
 
     Wall-clock rates depend on whatever else runs on the machine; CPU per event does
-    much less, so the JSON line carries both.
+    much less, so the JSON line carries both.  Processes are re-listed every 0.2 s and
+    their last reading kept, so a backend that disconnects mid-run still counts.
     """
 
-    def __init__(self, web: subprocess.Popen, worker: subprocess.Popen, watch):
-        self.web, self.worker, self.watch = web, worker, watch
+    def __init__(self, web: subprocess.Popen, worker: subprocess.Popen, params: dict):
+        super().__init__(daemon=True)
+        self.web, self.worker, self.params = web, worker, params
+        self.stopping = threading.Event()
+        self.first: dict[tuple[str, int], float] = {}
+        self.last: dict[tuple[str, int], float] = {}
 
-    def _groups(self) -> dict[str, set[int]]:
-        backends = {row[0] for row in self.watch.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = %s", [BENCH_DB]).fetchall()}  # fmt: skip
-        return {"http": process_tree(self.web.pid), "celery": process_tree(self.worker.pid), "postgres": backends}
+    def _groups(self, conn) -> dict[str, set[int]]:
+        rows = conn.execute(
+            "SELECT pid, backend_type FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            [BENCH_DB],
+        ).fetchall()
+        return {
+            "http": process_tree(self.web.pid),
+            "celery": process_tree(self.worker.pid),
+            "postgres": {pid for pid, kind in rows if kind == "client backend"},
+            # Autovacuum of the tables the run writes (insert-only partitions, the inbox's
+            # deleted rows): deferred cost of the same events, shown apart.
+            "autovacuum": {pid for pid, kind in rows if kind != "client backend"},
+        }
 
-    def start(self) -> None:
-        self.before = {name: cpu_seconds(pids) for name, pids in self._groups().items()}
-        self.self_before = time.process_time()
+    def _read(self, conn, *, initial: bool) -> None:
+        for name, pids in self._groups(conn).items():
+            for pid, seconds in cpu_seconds(pids).items():
+                key = (name, pid)
+                # A process first seen after the start began at 0 s within the run.
+                self.first.setdefault(key, seconds if initial else 0.0)
+                self.last[key] = seconds
 
-    def stop(self) -> dict[str, float]:
-        spent = {}
-        for name, pids in self._groups().items():
-            after = cpu_seconds(pids | set(self.before[name]))
-            spent[name] = sum(after.get(pid, 0.0) - self.before[name].get(pid, 0.0) for pid in after)
+    def run(self) -> None:
+        import psycopg
+
+        with psycopg.connect(**self.params, autocommit=True) as conn:
+            self.self_before = time.process_time()
+            self._read(conn, initial=True)
+            self.ready.set()
+            while not self.stopping.wait(0.2):
+                self._read(conn, initial=False)
+            self._read(conn, initial=False)
+
+    def begin(self) -> None:
+        self.ready = threading.Event()
+        self.start()
+        self.ready.wait(10)
+
+    def end(self) -> dict[str, float]:
+        self.stopping.set()
+        self.join(10)
+        spent = {"http": 0.0, "celery": 0.0, "postgres": 0.0, "autovacuum": 0.0}
+        for (name, pid), seconds in self.last.items():
+            spent[name] += seconds - self.first[(name, pid)]
         spent["clients"] = time.process_time() - self.self_before
         return spent
+
+
+class WaitSampler(threading.Thread):
+    """Samples what the benchmark's PostgreSQL backends are doing (pg_stat_activity).
+
+    Shares of "cpu" (running), lock waits and IO waits tell whether the run was bound by
+    CPU, by row locks between workers or by the disk.
+    """
+
+    def __init__(self, params: dict):
+        super().__init__(daemon=True)
+        self.params, self.stopping, self.samples = params, threading.Event(), {}
+
+    def run(self) -> None:
+        import psycopg
+
+        with psycopg.connect(**self.params, autocommit=True) as conn:
+            while not self.stopping.wait(0.05):
+                rows = conn.execute(
+                    "SELECT coalesce(wait_event_type || ':' || wait_event, 'cpu') FROM pg_stat_activity "
+                    "WHERE datname = %s AND state = 'active' AND pid <> pg_backend_pid()", [BENCH_DB],
+                ).fetchall()  # fmt: skip
+                for (what,) in rows:
+                    self.samples[what] = self.samples.get(what, 0) + 1
+
+    def shares(self) -> dict[str, float]:
+        total = sum(self.samples.values()) or 1
+        top = sorted(self.samples.items(), key=lambda item: -item[1])[:6]
+        return {what: round(count / total, 2) for what, count in top}
 
 
 def inbox_empty(conn) -> bool:
@@ -412,14 +476,17 @@ def main() -> None:
         base = watch.execute("SELECT count(*) FROM events_emailevent").fetchone()[0]
 
         clients = Clients(port, key, bodies, args.clients)
-        meter = CpuMeter(web, worker, watch)
-        meter.start()
+        meter = CpuMeter(web, worker, params)
+        sampler = WaitSampler(params)
+        sampler.start()
+        meter.begin()
         started = time.perf_counter()
         clients.run()
         http_done = time.perf_counter()
         wait_drained(watch)
         finished = time.perf_counter()
-        cpu = meter.stop()
+        cpu = meter.end()
+        sampler.stopping.set()
         stored = watch.execute("SELECT count(*) FROM events_emailevent").fetchone()[0] - base
     finally:
         stop(web)
@@ -460,6 +527,7 @@ def main() -> None:
         "ratio_to_copy_ceiling": round(rate / ceiling, 3),
         "copy_with_events_indexes_rows_per_s": round(ceiling_indexed),
         "cpu_us_per_event": cpu_us,
+        "postgres_active_backends_by_wait": sampler.shares(),
         # What the server side (gunicorn + Celery + PostgreSQL backends) could do with the
         # machine's cores to itself, from its CPU cost per event: an estimate, not a measurement.
         "cpu_bound_estimate_events_per_s": round((os.cpu_count() or 1) * 1e6 / server_us) if server_us else None,

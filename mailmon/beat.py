@@ -19,6 +19,9 @@ BEAT_SCHEDULE = {
         "options": {"expires": 3000},
     },
     "fleet-status": every(15, "nodes.refresh_status"),
-    # Safety sweep: the API dispatches a task per batch; this catches any that was lost.
+    # Safety sweep: the ingest API dispatches process_inbox (at most every 0.25 s per process);
+    # this picks up a batch whose dispatch was skipped or lost.
     "events-inbox-sweep": every(10, "events.process_inbox"),
+    # Hourly and daily rollups follow the 5-minute ones (kept current by ingest itself).
+    "events-rollups-refresh": every(30, "events.rollups_refresh"),
 }

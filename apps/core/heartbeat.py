@@ -19,6 +19,11 @@ def beat_heartbeat_record() -> None:
     pipe.execute()
 
 
+def beat_tick_record() -> None:
+    """Called by beat's scheduler on every tick (apps/core/beat_scheduler.py)."""
+    get_redis().set(BEAT_KEY, time.time(), ex=3600)
+
+
 def worker_heartbeat_record() -> None:
     get_redis().set(WORKER_KEY, time.time(), ex=3600)
 

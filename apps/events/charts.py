@@ -51,8 +51,15 @@ class Chart:
 
 
 def _layout(fig: go.Figure, *, height: int = 320, **extra: Any) -> go.Figure:
+    # No Python-side template: "plotly_white" costs ~25 ms and ~8 KiB of JSON per figure;
+    # these few settings give the same look.
+    axis = {"gridcolor": "#e3e6ea", "linecolor": "#e3e6ea", "zeroline": False, "automargin": True}
     defaults = {
-        "template": "plotly_white",
+        "template": "none",
+        "paper_bgcolor": "rgba(0,0,0,0)",
+        "plot_bgcolor": "white",
+        "xaxis": axis,
+        "yaxis": axis,
         "margin": {"l": 50, "r": 20, "t": 20, "b": 40},
         # stacked traces would otherwise list bottom-up; keep the order the traces were added in
         "legend": {"orientation": "h", "y": -0.15, "traceorder": "normal"},
@@ -204,7 +211,7 @@ def bounce_code_chart(data: dict, *, limit: int = 15) -> Chart:
 
 
 def destinations_chart(data: dict) -> Chart:
-    """Delivered / deferred / bounced per recipient domain for the rows on the current page."""
+    """Delivered / deferred / bounced / rejected per recipient domain for the first rows of the page."""
     title = "Outcomes per destination"
     rows = [row for row in data.get("results") or [] if row["sent"]]
     if not rows:
@@ -212,8 +219,8 @@ def destinations_chart(data: dict) -> Chart:
     rows = rows[:20][::-1]  # horizontal bars draw bottom-up; keep the table's first row on top
     domains = [r["domain"] for r in rows]
     fig = go.Figure()
-    for key in ("delivered", "deferred", "bounced"):
-        fig.add_trace(go.Bar(x=[r[key] for r in rows], y=domains, name=key, orientation="h",
+    for key in ("delivered", "deferred", "bounced", "rejected"):
+        fig.add_trace(go.Bar(x=[r.get(key, 0) for r in rows], y=domains, name=key, orientation="h",
                              marker_color=TYPE_COLORS[key]))
     return Chart("destinations", title, _layout(fig, barmode="stack", height=max(240, 26 * len(rows) + 90),
                                                 margin={"l": 180, "r": 20, "t": 20, "b": 40}, xaxis_title="events"))

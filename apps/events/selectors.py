@@ -105,6 +105,8 @@ class TimeRange:
 
 @dataclass(frozen=True)
 class EventFilters:
+    """Which events a question is about; None means any. Domains are matched lower-cased."""
+
     node: int | None = None
     ip: str | None = None
     pool: int | None = None
@@ -300,36 +302,57 @@ def throughput(*, time_range: TimeRange, filters: EventFilters, group_by: str = 
             for t, n in zip(COUNT_FIELDS, counts, strict=True):
                 series[t][index[bucket]] = int(n)
     else:
-        for bucket, key, is_top, n in _fetch(_top_series_sql(source, column), source.params):
-            name = _key_name(group_by, key) if is_top else OTHER
-            series.setdefault(name, [0] * len(index))[index[bucket]] += int(n)
-        if group_by == "node":
-            names = _hostnames([k for k in series if k != OTHER])
-            series = {names.get(k, k): v for k, v in series.items()}
+        series = _top_series(source, column, time_range, filters, index)
     return {"resolution": source.resolution, "buckets": [b.isoformat() for b in source.buckets], "series": series}
 
 
-def _top_series_sql(source: _Source, column: str) -> str:
-    return (
-        f"WITH agg AS (SELECT s.bucket, s.{column} AS k, sum({_TOTAL_SQL}) AS n {source.from_where} GROUP BY 1, 2), "
-        f"top AS (SELECT k FROM agg GROUP BY k ORDER BY sum(n) DESC, k LIMIT {TOP_SERIES}) "
-        "SELECT bucket, CASE WHEN t THEN k END, t, sum(n) FROM ("
-        "SELECT bucket, k, EXISTS (SELECT 1 FROM top WHERE top.k IS NOT DISTINCT FROM agg.k) AS t, n FROM agg"
-        ") AS x GROUP BY 1, 2, 3"
+_KEY_SQL = {  # group keys as text ('' for none)
+    "node_id": "s.node_id::text",
+    "sending_ip": "coalesce(host(s.sending_ip), '')",
+    "sender_domain": "s.sender_domain",
+    "recipient_domain": "s.recipient_domain",
+}
+
+
+def _top_series(
+    source: _Source, column: str, time_range: TimeRange, filters: EventFilters, index: dict
+) -> dict[str, list[int]]:
+    """The top keys' series, then "other" as the ungrouped total minus theirs, in one statement.
+
+    Ranking the keys first and then reading only theirs beats carrying every key through
+    every bucket: a 30-day question by recipient domain would hash thousands of domains twice.
+    """
+    key = _KEY_SQL[column]
+    totals = _source("flow", time_range, filters)
+    label = "coalesce((SELECT hostname FROM nodes_node WHERE id::text = x.k), x.k)" if column == "node_id" else "x.k"
+    sql = (
+        f"WITH top AS MATERIALIZED (SELECT {key} AS k, sum({_TOTAL_SQL}) AS n {source.from_where} "
+        f"GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {TOP_SERIES + 1}), "
+        f"chosen AS (SELECT k FROM top ORDER BY n DESC, k LIMIT {TOP_SERIES}) "
+        f"SELECT x.bucket, {label}, x.n, x.top FROM ("
+        f"SELECT s.bucket, {key} AS k, sum({_TOTAL_SQL}) AS n, true AS top {source.from_where} "
+        f"AND {key} IN (SELECT k FROM chosen) GROUP BY 1, 2 "
+        f"UNION ALL SELECT s.bucket, NULL, sum({_TOTAL_SQL}), false {totals.from_where} "
+        f"AND (SELECT count(*) FROM top) > {TOP_SERIES} GROUP BY 1) AS x"
     )
+    series: dict[str, list[int]] = {}
+    other: list[int] | None = None
+    for bucket, k, n, is_top in _fetch(sql, [*source.params, *source.params, *totals.params]):
+        if is_top:
+            series.setdefault(_key_name(k), [0] * len(index))[index[bucket]] = int(n)
+        else:
+            other = other or [0] * len(index)
+            other[index[bucket]] = int(n)
+    if other is not None:  # some key was left out: "other" is the rest of each bucket
+        shown = [sum(values) for values in zip(*series.values(), strict=True)] or [0] * len(index)
+        series[OTHER] = [max(total - mine, 0) for total, mine in zip(other, shown, strict=True)]
+    return series
 
 
-def _key_name(group_by: str, key) -> str:
+def _key_name(key) -> str:
     if key is None or key == "":
         return "(none)"
     return str(key)
-
-
-def _hostnames(ids: list[str]) -> dict[str, str]:
-    from apps.nodes.models import Node
-
-    numeric = [int(i) for i in ids if i.isdigit()]
-    return {str(pk): name for pk, name in Node.objects.filter(pk__in=numeric).values_list("pk", "hostname")}
 
 
 def _flow_totals(time_range: TimeRange, filters: EventFilters) -> tuple[dict[str, int], int, int, list[int], str]:
@@ -428,17 +451,27 @@ DESTINATION_SORTS = (
 
 
 def _destination_sql(source: _Source, order: str | None) -> str:
+    """Per-domain sums; with ``order``, one page of them plus histograms for that page only."""
     columns = ["delivered", "bounced", "deferred", "rejected"]
     sums = ", ".join(f"sum(s.n_{c}) AS {c}" for c in columns)
-    hist = ", ".join(f"sum(s.{h}) AS {h}" for h in HIST_FIELDS)
-    page = f"ORDER BY {order}, domain LIMIT %s OFFSET %s" if order else ""
-    return (
+    hist_sums = ", ".join(f"sum(s.{h}) AS {h}" for h in HIST_FIELDS)
+    light = order is not None
+    rows = (
         f"WITH d AS (SELECT s.recipient_domain AS domain, {sums}, sum(s.delay_n) AS delay_n, "
-        f"sum(s.delay_sum) AS delay_sum, {hist} {source.from_where} GROUP BY 1), "
-        "r AS (SELECT *, delivered + bounced + deferred + rejected AS sent FROM d) "
-        "SELECT domain, sent, delivered, bounced, deferred, rejected, "
-        "delivered::float8 / NULLIF(sent, 0) AS delivery_rate, delay_sum::float8 / NULLIF(delay_n, 0), "
-        f"{', '.join(HIST_FIELDS)}, count(*) OVER () FROM r WHERE sent > 0 {page}"
+        f"sum(s.delay_sum) AS delay_sum{'' if light else ', ' + hist_sums} {source.from_where} GROUP BY 1), "
+        "r AS (SELECT *, delivered + bounced + deferred + rejected AS sent FROM d), "
+        "rated AS (SELECT *, delivered::float8 / NULLIF(sent, 0) AS delivery_rate, "
+        "delay_sum::float8 / NULLIF(delay_n, 0) AS avg_delivery_ms, count(*) OVER () AS total FROM r WHERE sent > 0)"
+    )
+    fields = "domain, sent, delivered, bounced, deferred, rejected, delivery_rate, avg_delivery_ms"
+    if not light:
+        return f"{rows} SELECT {fields}, {', '.join(HIST_FIELDS)}, total FROM rated"
+    return (
+        f"{rows}, page AS MATERIALIZED (SELECT * FROM rated ORDER BY {order}, domain LIMIT %s OFFSET %s), "
+        f"h AS (SELECT s.recipient_domain AS domain, {hist_sums} {source.from_where} "
+        "AND s.recipient_domain IN (SELECT domain FROM page) GROUP BY 1) "
+        f"SELECT {fields}, {', '.join(HIST_FIELDS)}, total FROM page LEFT JOIN h USING (domain) "
+        f"ORDER BY {order}, domain"
     )
 
 
@@ -455,25 +488,27 @@ def destinations(
     if page < 1 or page_size < 1:
         raise ValidationError({"page": "page: page and page_size must be positive."})
     source = _source("flow", time_range, filters, "recipient_domain")
-    in_sql = key != "p95_delivery_ms"  # the only key computed in Python, from the histogram
-    order = f"{key} {'DESC' if descending else 'ASC'} NULLS LAST" if in_sql else None
-    params = [*source.params, page_size, (page - 1) * page_size] if in_sql else source.params
-    rows = [_destination(row) for row in _fetch(_destination_sql(source, order), params)]
-    count = rows[0].pop("_count") if rows else 0
-    for row in rows:
-        row.pop("_count", None)
-    if not in_sql:
+    if key == "p95_delivery_ms":  # computed from each domain's histogram: every domain's is needed
+        rows = [_destination(row) for row in _fetch(_destination_sql(source, None), source.params)]
         rows.sort(key=lambda r: r["domain"])
         present = sorted((r for r in rows if r[key] is not None), key=lambda r: r[key], reverse=descending)
+        count = len(rows)
         rows = (present + [r for r in rows if r[key] is None])[(page - 1) * page_size : page * page_size]
-    elif not rows and page > 1:
-        count = _fetch(f"SELECT count(*) FROM ({_destination_sql(source, None)}) AS c", source.params)[0][0]
+    else:  # sorted and paged in SQL on light sums; histograms summed for the page's domains only
+        order = f"{key} {'DESC' if descending else 'ASC'} NULLS LAST"
+        params = [*source.params, page_size, (page - 1) * page_size, *source.params]
+        rows = [_destination(row) for row in _fetch(_destination_sql(source, order), params)]
+        count = rows[0]["_count"] if rows else 0
+        if not rows and page > 1:
+            count = _fetch(f"SELECT count(*) FROM ({_destination_sql(source, None)}) AS c", source.params)[0][0]
+    for row in rows:
+        row.pop("_count", None)
     return {"count": count, "page": page, "page_size": page_size, "results": rows, "resolution": source.resolution}
 
 
 def _destination(row: tuple) -> dict:
     domain, sent, delivered, bounced, deferred, rejected, rate, avg = row[:8]
-    hist = [int(v) for v in row[8 : 8 + len(HIST_FIELDS)]]
+    hist = [int(v or 0) for v in row[8 : 8 + len(HIST_FIELDS)]]
     return {
         "domain": domain,
         "sent": int(sent),

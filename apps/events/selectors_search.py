@@ -7,12 +7,20 @@ partitions of that range are scanned.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
+from django.db.models import QuerySet
+
 from apps.ips.models import SendingIP
+from apps.nodes.models import Node
 
 from .models import EmailEvent
 from .selectors import EventFilters, TimeRange
+
+# Newest-first windows tried before the whole range (see _newest): small first, because a
+# busy fleet stores thousands of events a second and every row of a window gets sorted.
+SEARCH_WINDOWS = tuple(dt.timedelta(minutes=m) for m in (1, 10, 60, 360, 1440, 10080))
 
 
 @dataclass(frozen=True)
@@ -37,11 +45,22 @@ def events_search(
     page: int = 1,
     page_size: int = 50,
 ) -> EventPage:
-    """One page of matching events, newest first.
+    """One page of matching events, newest first; each event carries ``node_hostname``.
 
     No total count: counting millions of raw rows for a pager costs more than the
     page itself, so the page fetches one extra row to know whether a next one exists.
     """
+    events = _matching(time_range=time_range, filters=filters, types=types, category=category,
+                       status_code=status_code)
+    offset = (page - 1) * page_size
+    rows = _newest(events, time_range=time_range, offset=offset, limit=page_size + 1)
+    hostnames = dict(Node.objects.filter(pk__in={row.node_id for row in rows}).values_list("pk", "hostname"))
+    for row in rows:
+        row.node_hostname = hostnames.get(row.node_id, f"node #{row.node_id}")
+    return EventPage(events=rows[:page_size], page=page, page_size=page_size, has_next=len(rows) > page_size)
+
+
+def _matching(*, time_range, filters, types, category, status_code) -> QuerySet[EmailEvent]:
     events = EmailEvent.objects.filter(time__gte=time_range.start, time__lt=time_range.end)
     if filters.node is not None:
         events = events.filter(node_id=filters.node)
@@ -59,6 +78,21 @@ def events_search(
         events = events.filter(bounce_category=category)
     if status_code is not None:
         events = events.filter(status_code=status_code)
-    offset = (page - 1) * page_size
-    rows = list(events.select_related("node").order_by("-time", "-id")[offset : offset + page_size + 1])
-    return EventPage(events=rows[:page_size], page=page, page_size=page_size, has_next=len(rows) > page_size)
+    return events.order_by("-time", "-id")
+
+
+def _newest(events: QuerySet[EmailEvent], *, time_range: TimeRange, offset: int, limit: int) -> list[EmailEvent]:
+    """Rows ``offset``..``offset+limit`` of ``events`` (newest first), looking at recent windows first.
+
+    The events table has only a BRIN index on time, so "newest first" sorts every row
+    in the window. If the newest window already holds enough rows they are the answer
+    (everything outside it is older); otherwise widen it, up to the whole range.
+    """
+    for window in SEARCH_WINDOWS:
+        lower = time_range.end - window
+        if lower <= time_range.start:
+            break
+        rows = list(events.filter(time__gte=lower)[offset : offset + limit])
+        if len(rows) == limit:
+            return rows
+    return list(events[offset : offset + limit])

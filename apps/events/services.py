@@ -149,8 +149,18 @@ def ingest_prepare(
 def _storage_errors(
     record: dict[str, Any], oldest: str, scope_node: str | None, retention: int
 ) -> dict[str, list[str]] | None:
-    # Every test is cheap and almost always false; the messages are built only on failure.
     # "time" is "YYYY-MM-DDTHH:MM:SS.ffffff+00:00" (UTC), so string order is time order.
+    # One boolean expression for the common case; the messages are built only on failure.
+    delay, size, sender_domain = record["delay_ms"], record["size"], record["sender_domain"]
+    if (
+        record["time"] >= oldest
+        and (delay is None or delay <= INT32_MAX)
+        and (size is None or size <= INT32_MAX)
+        and len(record["recipient_domain"]) <= DOMAIN_MAX
+        and (sender_domain is None or len(sender_domain) <= DOMAIN_MAX)
+        and (scope_node is None or record["node"] == scope_node)
+    ):
+        return None
     errors: dict[str, list[str]] = {}
     if record["time"] < oldest:
         errors["time"] = [f"Time is older than the {retention}-day retention."]
@@ -306,8 +316,9 @@ _INSERT_SQL: Final = (
     + " FROM _staging s JOIN unnest(%s::text[], %s::bigint[]) AS n(hostname, id) ON n.hostname = s.node_name"
     " WHERE s.time >= %s"
     # One global order: concurrent workers inserting overlapping keys (a resent batch)
-    # then wait for each other instead of deadlocking.
-    " ORDER BY s.event_id, s.time"
+    # then wait for each other instead of deadlocking.  Time first: as cheap as no order
+    # at all (measured), where (event_id, time) order cost ~15 % more.
+    " ORDER BY s.time, s.event_id"
     " ON CONFLICT (event_id, time) DO NOTHING RETURNING *"
     ") INSERT INTO _inserted SELECT * FROM ins"
 )
@@ -367,15 +378,17 @@ def _lock_batches(cursor, limit: int) -> list[tuple]:
     # rows than it will process; each statement is a primary-key index probe.
     locked: list[tuple] = []
     total, last_id = 0, 0
-    raw = cursor.cursor
-    while total < limit:
-        raw.execute(_LOCK_SQL, [last_id, list(_quarantined)])
-        row = raw.fetchone()
-        if row is None:
-            break
-        locked.append(row)
-        total += row[1]
-        last_id = row[0]
+    # Server-side binding with binary results: the payload arrives as raw bytes, not
+    # as hex text twice its size to decode (same transaction: same connection).
+    with psycopg.Cursor(cursor.db.connection) as raw:
+        while total < limit:
+            raw.execute(_LOCK_SQL, [last_id, list(_quarantined)], binary=True)
+            row = raw.fetchone()
+            if row is None:
+                break
+            locked.append(row)
+            total += row[1]
+            last_id = row[0]
     return locked
 
 

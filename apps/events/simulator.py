@@ -29,7 +29,7 @@ import itertools
 import math
 import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -534,11 +534,12 @@ P_BLOCKLIST_PER_HOUR: Final = 0.2
 def incident_schedule(*, seed: int, start: float, end: float, fleet: Fleet) -> list[Incident]:
     """Incidents overlapping [start, end); each hour's draw depends only on seed and hour,
     so consecutive windows agree on the same schedule."""
-    incidents = []
-    nodes = [n for n in fleet.outbound if n.ips]
+    # Providers throttle the busy pooled nodes, not a relay sending from its own address.
+    nodes = [n for n in fleet.outbound if any(a.pool for a in n.ips)] or [n for n in fleet.outbound if n.ips]
     ips = busy_ips(fleet)
-    if not nodes:
+    if not nodes or not ips:
         return []
+    incidents = []
     for hour in range(int(start // 3600) - 1, int(end // 3600) + 1):
         rng = random.Random(f"incidents:{seed}:{hour}")
         base = hour * 3600.0
@@ -665,6 +666,9 @@ class Traffic:
             heapq.heappush(self._pending, (moment, next(self._seq), node, delta, event))
 
 
+Step = tuple[float, str, Reply | None, int | None, int]  # time, type, reply, delay_ms, queue delta
+
+
 def message_lifecycle(
     rng: random.Random,
     *,
@@ -674,7 +678,7 @@ def message_lifecycle(
     node: str,
     ip: str | None,
     incidents: Sequence[Incident] = (),
-) -> list[tuple[float, str, Reply | None, int | None, int]]:
+) -> list[Step]:
     """The steps of one message: (time, type, reply, delay_ms, queue delta) each.
 
     queued (+1 on the node's queue) -> deferred* -> delivered or bounced (-1); rejected at
@@ -683,54 +687,59 @@ def message_lifecycle(
     if rng.random() < P_REJECT:
         return [(t0, "rejected", _weighted(rng, REJECTIONS), None, 0)]
     system = SYSTEMS[domain.system]
-    steps: list[tuple[float, str, Reply | None, int | None, int]] = [(t0, "queued", None, None, 1)]
+    steps: list[Step] = [(t0, "queued", None, None, 1)]
     attempt_delay = _delay_ms(rng, system)
     moment = t0 + attempt_delay / 1000
     listed = ip is not None and any(i.kind == "blocklist" and i.ip == ip and i.active(moment) for i in incidents)
     if listed and system.blocklist is not None and rng.random() < 0.9:
         return [*steps, (moment, "bounced", system.blocklist, attempt_delay, -1)]
-    throttled = any(
-        i.kind == "throttle" and i.node == node and i.provider == domain.provider and i.active(moment)
-        for i in incidents
-    )
+
+    def throttled_at(when: float) -> bool:
+        return any(
+            i.kind == "throttle" and i.node == node and i.provider == domain.provider and i.active(when)
+            for i in incidents
+        )
+
     roll = rng.random()
-    if throttled and system.throttle is not None and roll < 0.7:
-        deferral: Reply | None = system.throttle
+    if system.throttle is not None and roll < 0.7 and throttled_at(moment):
+        moment = _deferrals(rng, steps, t0=t0, moment=moment, reply=system.throttle, system=system,
+                            throttled_at=throttled_at)  # fmt: skip
     elif roll < system.p_bounce:
         return [*steps, (moment, "bounced", _weighted(rng, system.bounces), attempt_delay, -1)]
     elif roll < system.p_bounce + system.p_defer:
-        deferral = _weighted(rng, system.deferrals)
-    else:
-        deferral = None
-    if deferral is not None:
-        moment = _defer(rng, steps, moment, t0, deferral, system, node, domain, ip, incidents)
-        if steps[-1][1] == "bounced":
-            return steps
+        reply = _weighted(rng, system.deferrals)
+        moment = _deferrals(rng, steps, t0=t0, moment=moment, reply=reply, system=system)
+        if rng.random() < system.p_final_bounce:
+            final = _final_bounce(rng, system, reply)
+            return [*steps, (moment, "bounced", final, round((moment - t0) * 1000), -1)]
     steps.append((moment, "delivered", system.delivered, round((moment - t0) * 1000), -1))
     if account.marketing and domain.provider in FEEDBACK_LOOPS and rng.random() < P_COMPLAINT:
         steps.append((moment + rng.lognormvariate(math.log(2400), 1.0), "complained", None, None, 0))
     return steps
 
 
-def _defer(rng, steps, moment, t0, first, system, node, domain, ip, incidents) -> float:
-    """Append the deferrals (and a final bounce if it comes to that); returns the time of
-    the successful attempt."""
-    reply = first
-    retries = 1 + min(3, int(rng.expovariate(1.2)))
-    for attempt in range(retries):
+def _deferrals(
+    rng: random.Random,
+    steps: list[Step],
+    *,
+    t0: float,
+    moment: float,
+    reply: Reply,
+    system: MailSystem,
+    throttled_at: Callable[[float], bool] | None = None,
+) -> float:
+    """Append deferred attempts; returns the time of the next (final) attempt.
+
+    A throttled message is deferred until the throttle is over; any other deferral lasts
+    1-4 attempts, most often one (retries after 5, 10, 20, 40 minutes, ZoneMTA-like).
+    """
+    attempts = 1 + min(3, int(rng.expovariate(1.2)))
+    for attempt, minutes in enumerate(RETRY_MINUTES, start=1):
         steps.append((moment, "deferred", reply, round((moment - t0) * 1000), 0))
-        moment += RETRY_MINUTES[attempt] * 60 * rng.uniform(0.9, 1.3) + _delay_ms(rng, system) / 1000
-        still_throttled = reply is system.throttle and any(
-            i.kind == "throttle" and i.node == node and i.provider == domain.provider and i.active(moment)
-            for i in incidents
-        )
-        if still_throttled and attempt + 1 < retries:
-            continue
-        if not still_throttled and attempt + 1 < retries and rng.random() < 0.5:
-            break  # most deferrals clear on the first or second retry
-    if reply is not system.throttle and rng.random() < system.p_final_bounce:
-        final = _final_bounce(rng, system, reply)
-        steps.append((moment, "bounced", final, round((moment - t0) * 1000), -1))
+        moment += minutes * 60 * rng.uniform(0.9, 1.3) + _delay_ms(rng, system) / 1000
+        done = not throttled_at(moment) if throttled_at is not None else attempt >= attempts
+        if done:
+            break
     return moment
 
 

@@ -124,8 +124,8 @@ def queue(request: HttpRequest) -> HttpResponse:
             "queue_now": [{**row, "time": dt.datetime.fromisoformat(row["time"])} for row in data["per_node_now"]],
             "queue_chart": charts.queue_chart(data),
             "deferred": deferred,
-            "reasons": [{**row, "search": picker.query(type="deferred", category=row["category"] or None)}
-                        for row in deferred["reasons"]],
+            "reasons": [{**row, "search": picker.query(type="deferred", category=row["category"])
+                         if row["category"] else None} for row in deferred["reasons"]],
         }
 
     return _page(request, "queue", build)
@@ -201,6 +201,8 @@ def search(request: HttpRequest) -> HttpResponse:
         if category and category not in BounceCategory.values:
             raise ValidationError({"category": f"category: unknown bounce category {category!r}."})
         code = _positive_int(query, "code")
+        if code is not None and not 200 <= code <= 599:
+            raise ValidationError({"code": f"code: expected an SMTP reply code (200-599), got {code}."})
         result = selectors_search.events_search(
             time_range=picker.time_range, filters=picker.filters, types=types, category=category, status_code=code,
             page=_positive_int(query, "page", 1), page_size=SEARCH_PAGE_SIZE,

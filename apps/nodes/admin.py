@@ -3,11 +3,10 @@ from __future__ import annotations
 from django.contrib import admin
 
 from apps.core.admin import AuditedModelAdmin
-from apps.core.audit import audit_record, snapshot
 from apps.core.netutil import client_address
 
-from .choices import NodeStatus
 from .models import Node, NodeMetric
+from .services import node_maintenance_set
 
 
 @admin.register(Node)
@@ -18,23 +17,17 @@ class NodeAdmin(AuditedModelAdmin):
     readonly_fields = ["last_seen", "created_at", "updated_at"]
     actions = ["start_maintenance", "end_maintenance"]
 
-    def _set_status(self, request, queryset, status: str) -> None:
+    def _set_maintenance(self, request, queryset, on: bool) -> None:
         for node in queryset:
-            before = snapshot(node, ["status"])
-            node.status = status
-            node.save(update_fields=["status", "updated_at"])
-            audit_record(
-                actor=request.user, action=f"node.{status}", obj=node, before=before, after={"status": status},
-                remote_addr=client_address(request.META),
-            )
+            node_maintenance_set(node=node, on=on, actor=request.user, remote_addr=client_address(request.META))
 
     @admin.action(description="Put into maintenance", permissions=["change"])
     def start_maintenance(self, request, queryset):
-        self._set_status(request, queryset, NodeStatus.MAINTENANCE)
+        self._set_maintenance(request, queryset, True)
 
     @admin.action(description="End maintenance", permissions=["change"])
     def end_maintenance(self, request, queryset):
-        self._set_status(request, queryset.filter(status=NodeStatus.MAINTENANCE), NodeStatus.UNKNOWN)
+        self._set_maintenance(request, queryset, False)
 
 
 @admin.register(NodeMetric)

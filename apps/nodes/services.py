@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from apps.core.audit import audit_record, snapshot
 from apps.core.live import broadcast
 
 from . import selectors
@@ -66,4 +67,24 @@ def node_metric_record(*, hostname: str, time: dt.datetime, role: str | None = N
         updates["role"] = role
     Node.objects.filter(pk=node_id).update(**updates)
     node.refresh_from_db()
+    return node
+
+
+def node_maintenance_set(*, node: Node, on: bool, actor, remote_addr: str | None = None) -> Node:
+    """Put a node into maintenance (kept through agent reports and the silent-node sweep) or
+    take it out (status unknown until its next report); audited. No-op if already so."""
+    if on == (node.status == NodeStatus.MAINTENANCE):
+        return node
+    before = snapshot(node, ["status"])
+    node.status = NodeStatus.MAINTENANCE if on else NodeStatus.UNKNOWN
+    node.full_clean()
+    node.save(update_fields=["status", "updated_at"])
+    audit_record(
+        actor=actor,
+        action="node.maintenance_start" if on else "node.maintenance_end",
+        obj=node,
+        before=before,
+        after={"status": node.status},
+        remote_addr=remote_addr,
+    )
     return node

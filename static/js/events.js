@@ -21,12 +21,27 @@
     if (radio) radio.checked = true;
   }, true);
 
+  // Keep pushed URLs short: drop empty filters, and from/to unless the range is custom
+  // (a relative range must stay relative when the link is shared).
+  document.addEventListener("htmx:configRequest", (e) => {
+    const form = e.detail.formData;  // htmx 2: the FormData the request is built from
+    if (!form || !form.has("range")) return;
+    if (form.get("range") !== "custom") { form.delete("from"); form.delete("to"); }
+    for (const [name, value] of [...form.entries()]) { if (value === "") form.delete(name); }
+  });
+
   // A 400 carries the form with its error message: show it instead of dropping the response.
   document.addEventListener("htmx:beforeSwap", (e) => {
     if (e.detail.xhr.status === 400) { e.detail.shouldSwap = true; e.detail.isError = false; }
   });
   // outerHTML swaps replace the element htmx reports, so redraw from the fresh #events-page.
   document.addEventListener("htmx:afterSettle", () => drawCharts(document.getElementById("events-page") || document));
+
+  // Back/forward restores a snapshot of the DOM: charts come back as dead SVG, so draw them anew.
+  document.addEventListener("htmx:historyRestore", () => {
+    document.querySelectorAll("[data-plotly]").forEach((el) => { el.replaceChildren(); el.className = "chart"; });
+    drawCharts(document);
+  });
 
   // Live counters: each "counters" message carries the counts newly stored by one ingest batch.
   document.addEventListener("mailmon:live", (e) => {

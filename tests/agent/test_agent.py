@@ -272,3 +272,22 @@ def test_the_loop_backs_off_while_the_portal_fails_and_returns_to_its_interval(m
     assert 31 <= second <= 48
     assert 9 <= third <= 10 and 9 <= fourth <= 10
     assert runner.sent == 2
+
+
+def test_a_failing_collector_is_logged_and_retried_not_fatal(monkeypatch, caplog):
+    calls = []
+
+    def collect(config, psutil_module=None, *, cpu_interval=None):
+        calls.append(cpu_interval)
+        if len(calls) == 1:
+            raise RuntimeError("psutil hiccup")
+        return {"hostname": config.hostname}
+
+    monkeypatch.setattr(agent, "collect", collect)
+    monkeypatch.setattr(agent, "post_report", lambda config, report: 202)
+    stop = _Recorder(limit=2)
+    runner = agent.Agent(_config(interval=10), psutil, stop=stop, rng=random.Random(3))
+    runner.run()
+    assert len(calls) == 2 and runner.sent == 1
+    assert "collecting the report failed" in caplog.text
+    assert stop.waits[0] >= 15  # backed off after the failure

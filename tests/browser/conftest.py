@@ -11,7 +11,7 @@ for other modules' browser tests:
 Tests here use ``transactional_db`` (the portal process must see their rows), so
 each test starts from an emptied database. Every test under tests/browser/ is
 marked ``browser``. Without Chromium the suite is skipped, unless
-``MAILMON_REQUIRE_BROWSER=1`` (CI), where it fails.
+``MAILMON_REQUIRE_BROWSER=1`` (CI), where it fails. ``MAILMON_CHROMIUM`` names another binary.
 """
 
 from __future__ import annotations
@@ -50,8 +50,11 @@ def pytest_collection_modifyitems(config, items):
 
 
 def chromium_path() -> str | None:
-    found = shutil.which("chromium") or ("/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None)
-    return found
+    """Debian's Chromium, or the binary named by ``MAILMON_CHROMIUM``."""
+    wanted = os.environ.get("MAILMON_CHROMIUM")
+    if wanted:
+        return wanted if os.access(wanted, os.X_OK) else None
+    return shutil.which("chromium") or ("/usr/bin/chromium" if os.access("/usr/bin/chromium", os.X_OK) else None)
 
 
 def _require_chromium() -> str:

@@ -73,3 +73,11 @@ def test_logout_is_a_post_and_ends_the_session(client, user):
     login(client, "alice", PASSWORD)
     assert client.post("/accounts/logout/").status_code == 302
     assert client.get("/").status_code == 302
+
+
+def test_staff_can_still_log_in_while_redis_is_down(client, user, throwaway_redis):
+    throwaway_redis.terminate()
+    throwaway_redis.wait(timeout=10)
+    response = login(client, "alice", PASSWORD)
+    assert response.status_code == 302
+    assert client.get("/").status_code == 200

@@ -99,7 +99,7 @@ def test_admin_actions_write_the_audit_log(operator_client):
     assert node.status == NodeStatus.MAINTENANCE
     entries = list(AuditLog.objects.order_by("id").values_list("action", "object_id", "actor_label"))
     assert entries == [
-        ("node.maintenance", str(node.pk), "operator"),
+        ("node.maintenance_start", str(node.pk), "operator"),
         ("ip.quarantined", str(ips[0].pk), "operator"),
         ("ip.quarantined", str(ips[1].pk), "operator"),
     ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from apps.core import heartbeat
@@ -10,6 +12,8 @@ from apps.core.redis import get_redis
 from . import processes
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+HEARTBEAT_RAN = re.compile(r"Task core\.heartbeat\[[0-9a-f-]+\] succeeded")
 
 
 def _health(client) -> dict:
@@ -39,7 +43,45 @@ def test_health_is_200_with_a_real_worker_and_beat_running(client, tmp_path):
         response = client.get("/health")
         assert response.status_code == 200
         assert response.json()["checks"]["beat"]["ok"]
+        # And the scheduled path end to end: beat sends a task, the worker runs it.
+        processes.wait_for(
+            lambda: HEARTBEAT_RAN.search(processes.log_tail(worker, 100000)) is not None,
+            timeout=60,
+            what="the worker running beat's heartbeat task",
+            procs=[worker, beat],
+        )
     finally:
         processes.stop(beat)
         processes.stop(worker)
-    assert "core.heartbeat" in processes.log_tail(beat, 20000)  # beat really sent the heartbeat task
+
+
+def test_run_stack_serves_the_portal_and_stops_every_process_on_ctrl_c(client, tmp_path):
+    """``make serve``: daphne + worker + beat (+ ingest) from one command; SIGINT stops them all."""
+    import signal
+    import urllib.request
+
+    import psutil
+
+    port = processes.free_port()
+    command = ["manage.py", "run_stack", "--port", str(port), "--concurrency", "1"]
+    stack = processes.start(command, tmp_path / "stack.log")
+    children: list[psutil.Process] = []
+    try:
+        def serving() -> bool:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=3) as response:
+                    return response.status == 200
+            except OSError:
+                return False
+
+        processes.wait_for(serving, timeout=120, what="run_stack /health 200", procs=[stack], interval=1)
+        children = psutil.Process(stack.pid).children(recursive=True)
+        assert len(children) >= 3
+        stack.send_signal(signal.SIGINT)
+        assert stack.wait(timeout=30) == 0
+    finally:
+        processes.stop(stack)
+    gone, alive = psutil.wait_procs(children, timeout=10)
+    assert alive == [], f"still running after Ctrl-C: {[p.cmdline() for p in alive]}"
+    assert "mailmon stopped." in processes.log_tail(stack)
+    assert "WorkerLostError" not in processes.log_tail(stack, 100000)

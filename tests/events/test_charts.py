@@ -100,11 +100,12 @@ def test_bounce_charts_from_analysis():
 
 
 def test_destinations_chart_stacks_outcomes_per_domain_in_table_order():
-    rows = [{"domain": "gmail.com", "sent": 10, "delivered": 8, "bounced": 1, "deferred": 1},
-            {"domain": "yahoo.com", "sent": 4, "delivered": 4, "bounced": 0, "deferred": 0}]
+    rows = [{"domain": "gmail.com", "sent": 11, "delivered": 8, "bounced": 1, "deferred": 1, "rejected": 1},
+            {"domain": "yahoo.com", "sent": 4, "delivered": 4, "bounced": 0, "deferred": 0, "rejected": 0}]
     chart = charts.destinations_chart({"count": 2, "page": 1, "page_size": 50, "results": rows})
     fig = charts.figure_data(chart)
-    assert chart.trace_names == ["delivered", "deferred", "bounced"]
+    assert chart.trace_names == ["delivered", "deferred", "bounced", "rejected"]
+    assert fig["data"][3]["x"] == [0, 1]
     assert fig["data"][0]["y"] == ["yahoo.com", "gmail.com"] and fig["data"][0]["x"] == [4, 8]
     assert fig["layout"]["barmode"] == "stack"
     assert charts.destinations_chart({"count": 0, "page": 1, "page_size": 50, "results": []}).figure is None

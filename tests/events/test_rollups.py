@@ -39,10 +39,55 @@ def test_it_counts_a_resent_event_once():
 @pytest.mark.django_db
 def test_rebuild_reproduces_the_incremental_rollups_exactly():
     nodes = [NodeFactory().id for _ in range(3)]
-    rows = random_events(count=3000, start=T0, span=dt.timedelta(hours=30), node_ids=nodes, ips=["198.51.100.1", "198.51.100.2", "2001:db8::1"])
+    ips = ["198.51.100.1", "198.51.100.2", "2001:db8::1"]
+    rows = random_events(count=3000, start=T0, span=dt.timedelta(hours=30), node_ids=nodes, ips=ips)
     for i in range(0, len(rows), 700):
         store_events(rows[i : i + 700])
     incremental = _snapshot()
     assert sum(len(v) for v in incremental.values()) > 100
     assert rollups_rebuild() == 2
     assert _snapshot() == incremental
+
+
+@pytest.mark.django_db
+def test_five_minute_rollups_are_current_at_once_and_coarse_ones_after_the_refresh():
+    from apps.events import selectors
+    from apps.events.rollups import rollups_refresh
+
+    node = NodeFactory()
+    rows = [event(time=T0 + dt.timedelta(minutes=i), node_id=node.id, delay_ms=100 * i) for i in range(30)]
+    store_events(rows, refresh=False)
+    short = selectors.TimeRange(start=T0 - dt.timedelta(hours=1), end=T0 + dt.timedelta(hours=1))
+    day = selectors.TimeRange(start=T0 - dt.timedelta(hours=12), end=T0 + dt.timedelta(hours=12))
+    assert selectors.stats(time_range=short, filters=selectors.EventFilters())["delivered"] == 30
+    assert selectors.stats(time_range=day, filters=selectors.EventFilters())["delivered"] == 0
+    assert rollups_refresh() == 2  # 09:00 and 10:00
+    assert selectors.stats(time_range=day, filters=selectors.EventFilters())["delivered"] == 30
+    assert _table("events_rollup_dirty") == []
+    assert rollups_refresh() == 0
+    snapshot = _snapshot()
+    rollups_rebuild()
+    assert _snapshot() == snapshot
+
+
+@pytest.mark.django_db
+def test_rebuild_command_rebuilds_the_given_days_only(capsys):
+    from django.core.management import CommandError, call_command
+
+    node = NodeFactory()
+    store_events([event(time=T0, node_id=node.id), event(time=T0 + dt.timedelta(days=2), node_id=node.id)])
+    with connection.cursor() as cursor:  # damage both days' rollups
+        cursor.execute("UPDATE events_flow_total_1d SET n_delivered = 99")
+    call_command("rebuild_rollups", "--from", "2026-11-20", "--to", "2026-11-20")
+    assert "2026-11-20 rebuilt" in capsys.readouterr().out
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT bucket::date, n_delivered FROM events_flow_total_1d ORDER BY 1")
+        assert cursor.fetchall() == [(dt.date(2026, 11, 20), 1), (dt.date(2026, 11, 22), 99)]
+    call_command("rebuild_rollups")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT sum(n_delivered) FROM events_flow_total_1d")
+        assert cursor.fetchone()[0] == 2
+    with pytest.raises(CommandError):
+        call_command("rebuild_rollups", "--from", "2026-11-20")
+    with pytest.raises(CommandError):
+        call_command("rebuild_rollups", "--from", "2026-11-21", "--to", "2026-11-20")

@@ -261,7 +261,8 @@ def test_custom_ranges_choose_the_resolution_by_length():
 
 def test_custom_range_parses_rfc3339_and_defaults_to_24h():
     parsed = TimeRange.parse(range=None, start="2026-11-25T10:00:00Z", end="2026-11-25T12:00:00+01:00", now=NOW)
-    assert parsed == TimeRange(start=dt.datetime(2026, 11, 25, 10, tzinfo=dt.UTC), end=dt.datetime(2026, 11, 25, 11, tzinfo=dt.UTC))
+    hour = dt.datetime(2026, 11, 25, 10, tzinfo=dt.UTC)
+    assert parsed == TimeRange(start=hour, end=hour + dt.timedelta(hours=1))
     assert TimeRange.parse(range=None, start=None, end=None, now=NOW).start == NOW - dt.timedelta(hours=24)
 
 

@@ -31,12 +31,20 @@ def test_bad_options_are_refused_naming_the_option(args, field):
 
 
 class _Stub(BaseHTTPRequestHandler):
+    """Answers POSTs from ``answers`` in order, then 202 {"accepted": <events in the body>}."""
+
     answers: list[tuple[int, dict[str, str], dict]] = []
     bodies: list[bytes] = []
+    paths: list[str] = []
 
     def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-        self.bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
-        status, headers, body = self.answers.pop(0)
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.bodies.append(body)
+        self.paths.append(self.path)
+        if self.answers:
+            status, headers, body = self.answers.pop(0)
+        else:
+            status, headers, body = 202, {}, {"accepted": len(json.loads(body))}
         payload = json.dumps(body).encode()
         self.send_response(status)
         for name, value in {**headers, "Content-Type": "application/json", "Content-Length": str(len(payload))}.items():
@@ -51,7 +59,7 @@ class _Stub(BaseHTTPRequestHandler):
 @pytest.fixture
 def stub():
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Stub)
-    _Stub.answers, _Stub.bodies = [], []
+    _Stub.answers, _Stub.bodies, _Stub.paths = [], [], []
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}", _Stub

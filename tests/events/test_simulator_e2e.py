@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import subprocess
@@ -10,6 +11,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from http.server import ThreadingHTTPServer
 from io import StringIO
 
 import pytest
@@ -22,6 +24,7 @@ from apps.events.models import EmailEvent
 from apps.events.models.inbox import IngestBatch
 from apps.nodes.choices import NodeStatus
 from apps.nodes.models import Node, NodeMetric
+from tests.events.test_simulator_client import _Stub
 from tests.factories import make_agent_key
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -144,6 +147,23 @@ def test_it_refuses_to_run_without_outbound_nodes(live_server, sim_key):
 def test_it_stops_with_a_clear_error_on_a_wrong_key(live_server, demo_fleet):
     with pytest.raises(CommandError, match="refused the API key"):
         _simulate(live_server, "not-a-key", "--duration", "1", "--backfill", "0")
+
+
+def test_events_can_go_to_a_separate_ingest_url(live_server, demo_fleet, sim_key):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Stub)
+    _Stub.answers, _Stub.bodies, _Stub.paths = [], [], []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        ingest_url = f"http://127.0.0.1:{server.server_address[1]}"
+        stats, _out, _err = _simulate(live_server, sim_key, "--ingest-url", ingest_url, "--duration", "2",
+                                      "--backfill", "0.02", "--rate", "20")  # fmt: skip
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert set(_Stub.paths) == {"/api/v1/events/ingest"}
+    assert sum(len(json.loads(body)) for body in _Stub.bodies) == stats["accepted"] == stats["sent"] > 0
+    assert stats["metrics"] >= 15 and NodeMetric.objects.exists()  # metrics still went to --url
+    assert not IngestBatch.objects.exists()
 
 
 @pytest.mark.slow

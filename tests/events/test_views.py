@@ -46,7 +46,8 @@ FULL = {
     "queue": {"total_now": 17, "per_node_now": [{"node": "mx1.example.net", "queue_size": 17,
                                                  "time": "2026-11-25T11:00:00+00:00"}],
               "series": {"buckets": BUCKETS, "per_node": {"mx1.example.net": [12, 17]}}},
-    "deferred_reasons": {"total": 4, "reasons": [{"category": "rate_limited", "enhanced_status": "4.7.28",
+    "deferred_reasons": {"total": 4, "reasons": [{"category": "rate_limited", "label": "Rate limited / throttled",
+                                                  "enhanced_status": "4.7.28",
                                                   "sample_response": "421-4.7.28 Gmail has detected an unusual rate",
                                                   "count": 4, "percent": 100.0}]},
     "bounce_analysis": {"total": 7,
@@ -57,9 +58,11 @@ FULL = {
                         "by_code": [{"status_code": 550, "enhanced_status": "5.1.1", "count": 5, "percent": 71.4},
                                     {"status_code": None, "enhanced_status": "", "count": 2, "percent": 28.6}]},
     "destinations": {"count": 2, "page": 1, "page_size": 50, "results": [
-        {"domain": "gmail.com", "sent": 70, "delivered": 66, "bounced": 3, "deferred": 1, "delivery_rate": 0.943,
+        {"domain": "gmail.com", "sent": 70, "delivered": 66, "bounced": 3, "deferred": 1, "rejected": 0,
+         "delivery_rate": 0.943,
          "avg_delivery_ms": 1800.0, "p95_delivery_ms": 5000.0},
-        {"domain": "yahoo.com", "sent": 31, "delivered": 24, "bounced": 4, "deferred": 3, "delivery_rate": 0.774,
+        {"domain": "yahoo.com", "sent": 31, "delivered": 24, "bounced": 4, "deferred": 3, "rejected": 0,
+         "delivery_rate": 0.774,
          "avg_delivery_ms": None, "p95_delivery_ms": None}]},
 }
 EMPTY = {
@@ -222,6 +225,7 @@ def test_queue_page(viewer_client, full):
     html = viewer_client.get(reverse("events-queue"), {"node": node.pk}).content.decode()
     assert 'id="queue-total">17<' in html and 'data-plotly="fig-queue"' in html
     assert "421-4.7.28 Gmail has detected" in html
+    assert f"/events/search/?range=24h&amp;node={node.pk}&amp;type=deferred&amp;category=rate_limited" in html
     assert full.kwargs("queue")["node"] == node.pk
 
 
@@ -268,7 +272,7 @@ def test_destinations_empty(viewer_client, empty):
 
 
 @pytest.mark.parametrize(("params", "field"), [({"type": "exploded"}, "type"), ({"category": "x"}, "category"),
-                                               ({"code": "5xx"}, "code")])
+                                               ({"code": "5xx"}, "code"), ({"code": "99999"}, "code")])
 def test_search_rejects_unknown_values(viewer_client, db, params, field):
     response = viewer_client.get(reverse("events-search"), params)
     assert response.status_code == 400 and f'data-error-field="{field}"' in response.content.decode()

@@ -97,3 +97,20 @@ def test_the_fleet_summary_counts_every_status():
         "online": 2, "degraded": 0, "offline": 1, "maintenance": 0, "unknown": 0
     }
     assert summary["by_role"] == {NodeRole.ZONEMTA: 2, NodeRole.REDIS: 1}
+
+
+def test_maintenance_is_set_and_ended_by_the_service_and_audited():
+    from apps.core.models import AuditLog
+    from apps.nodes.services import node_maintenance_set
+
+    node = NodeFactory(status=NodeStatus.ONLINE)
+    node_maintenance_set(node=node, on=True, actor=None)
+    node_maintenance_set(node=node, on=True, actor=None)  # already: nothing recorded twice
+    assert Node.objects.get(pk=node.pk).status == NodeStatus.MAINTENANCE
+    node_maintenance_set(node=node, on=False, actor=None, remote_addr="192.0.2.1")
+    assert Node.objects.get(pk=node.pk).status == NodeStatus.UNKNOWN
+    entries = list(AuditLog.objects.order_by("id").values_list("action", "before", "after", "remote_addr"))
+    assert entries == [
+        ("node.maintenance_start", {"status": "online"}, {"status": "maintenance"}, None),
+        ("node.maintenance_end", {"status": "maintenance"}, {"status": "unknown"}, "192.0.2.1"),
+    ]

@@ -136,6 +136,9 @@ class RollupDirtyHour(models.Model):
     class Meta:
         db_table = "events_rollup_dirty"
 
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H:00} needs a refresh"
+
 
 __all__: list[str] = ["FlowRollup", "ReasonRollup", "RollupDirtyHour"]
 for _family in ("flow", "reason"):

@@ -69,7 +69,10 @@ class Command(BaseCommand):
     def _stop_all(self, procs: dict[str, subprocess.Popen]) -> None:
         for proc in procs.values():
             if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
+                # The main process only: a Celery worker then finishes its running tasks (warm
+                # shutdown) and stops its pool itself; SIGTERM to the whole group would kill
+                # the pool children mid-task. The group gets SIGKILL below if it hangs.
+                proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + 15
         for name, proc in procs.items():
             try:
