@@ -182,6 +182,7 @@ class _Source:
     params: list
     resolution: str
     buckets: list[dt.datetime]
+    raw: bool = False
 
     @property
     def from_where(self) -> str:
@@ -202,7 +203,7 @@ def _source(family: str, time_range: TimeRange, filters: EventFilters, column: s
     for clause, value in _filter_clauses(filters):
         where.append(clause)
         params.append(value)
-    return _Source(relation, " AND ".join(where), params, grain, time_range.buckets())
+    return _Source(relation, " AND ".join(where), params, grain, time_range.buckets(), raw=cut is None)
 
 
 def _filter_clauses(filters: EventFilters) -> list[tuple[str, object]]:
@@ -317,35 +318,51 @@ _KEY_SQL = {  # group keys as text ('' for none)
 def _top_series(
     source: _Source, column: str, time_range: TimeRange, filters: EventFilters, index: dict
 ) -> dict[str, list[int]]:
-    """The top keys' series, then "other" as the ungrouped total minus theirs, in one statement.
+    """The top keys' series plus "other" (the rest of each bucket), in one statement.
 
-    Ranking the keys first and then reading only theirs beats carrying every key through
-    every bucket: a 30-day question by recipient domain would hash thousands of domains twice.
+    From a rollup: rank the keys, read only the top ones' rows, and take "other" as the
+    ungrouped total (its own, narrower rollup) minus theirs; carrying thousands of
+    recipient domains through every bucket would cost several times more. From raw
+    events: one pass grouping by bucket and key, since every raw row has to be read anyway
+    (picking the top keys' rows again would walk an index over most of the range).
     """
     key = _KEY_SQL[column]
-    totals = _source("flow", time_range, filters)
     label = "coalesce((SELECT hostname FROM nodes_node WHERE id::text = x.k), x.k)" if column == "node_id" else "x.k"
-    sql = (
-        f"WITH top AS MATERIALIZED (SELECT {key} AS k, sum({_TOTAL_SQL}) AS n {source.from_where} "
-        f"GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {TOP_SERIES + 1}), "
-        f"chosen AS (SELECT k FROM top ORDER BY n DESC, k LIMIT {TOP_SERIES}) "
-        f"SELECT x.bucket, {label}, x.n, x.top FROM ("
-        f"SELECT s.bucket, {key} AS k, sum({_TOTAL_SQL}) AS n, true AS top {source.from_where} "
-        f"AND {key} IN (SELECT k FROM chosen) GROUP BY 1, 2 "
-        f"UNION ALL SELECT s.bucket, NULL, sum({_TOTAL_SQL}), false {totals.from_where} "
-        f"AND (SELECT count(*) FROM top) > {TOP_SERIES} GROUP BY 1) AS x"
-    )
+    if source.raw:
+        sql = (
+            f"WITH agg AS MATERIALIZED (SELECT s.bucket, {key} AS k, sum({_TOTAL_SQL}) AS n {source.from_where} "
+            "GROUP BY 1, 2), ranked AS MATERIALIZED (SELECT k, row_number() OVER (ORDER BY sum(n) DESC, k) AS r "
+            f"FROM agg GROUP BY k) SELECT x.bucket, {label}, x.n, x.top FROM (SELECT a.bucket, "
+            f"CASE WHEN r.r <= {TOP_SERIES} THEN a.k END AS k, sum(a.n) AS n, r.r <= {TOP_SERIES} AS top "
+            "FROM agg AS a JOIN ranked AS r USING (k) GROUP BY 1, 2, 4) AS x"
+        )
+        params = source.params
+    else:
+        totals = _source("flow", time_range, filters)
+        sql = (
+            f"WITH top AS MATERIALIZED (SELECT {key} AS k, sum({_TOTAL_SQL}) AS n {source.from_where} "
+            f"GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {TOP_SERIES + 1}), "
+            f"chosen AS (SELECT k FROM top ORDER BY n DESC, k LIMIT {TOP_SERIES}) "
+            f"SELECT x.bucket, {label}, x.n, x.top FROM ("
+            f"SELECT s.bucket, {key} AS k, sum({_TOTAL_SQL}) AS n, true AS top {source.from_where} "
+            f"AND {key} IN (SELECT k FROM chosen) GROUP BY 1, 2 "
+            f"UNION ALL SELECT s.bucket, NULL, sum({_TOTAL_SQL}), false {totals.from_where} "
+            f"AND (SELECT count(*) FROM top) > {TOP_SERIES} GROUP BY 1) AS x"
+        )
+        params = [*source.params, *source.params, *totals.params]
     series: dict[str, list[int]] = {}
     other: list[int] | None = None
-    for bucket, k, n, is_top in _fetch(sql, [*source.params, *source.params, *totals.params]):
+    for bucket, k, n, is_top in _fetch(sql, params):
         if is_top:
             series.setdefault(_key_name(k), [0] * len(index))[index[bucket]] = int(n)
         else:
             other = other or [0] * len(index)
             other[index[bucket]] = int(n)
-    if other is not None:  # some key was left out: "other" is the rest of each bucket
+    if other is not None and not source.raw:  # a rollup's "other" came as the whole bucket
         shown = [sum(values) for values in zip(*series.values(), strict=True)] or [0] * len(index)
-        series[OTHER] = [max(total - mine, 0) for total, mine in zip(other, shown, strict=True)]
+        other = [max(total - mine, 0) for total, mine in zip(other, shown, strict=True)]
+    if other is not None:
+        series[OTHER] = other
     return series
 
 
@@ -455,7 +472,9 @@ def _destination_sql(source: _Source, order: str | None) -> str:
     columns = ["delivered", "bounced", "deferred", "rejected"]
     sums = ", ".join(f"sum(s.n_{c}) AS {c}" for c in columns)
     hist_sums = ", ".join(f"sum(s.{h}) AS {h}" for h in HIST_FIELDS)
-    light = order is not None
+    # Raw events are read whole anyway: sum the histograms in the same pass (picking the
+    # page's domains again would walk an index over most of the range).
+    light = order is not None and not source.raw
     rows = (
         f"WITH d AS (SELECT s.recipient_domain AS domain, {sums}, sum(s.delay_n) AS delay_n, "
         f"sum(s.delay_sum) AS delay_sum{'' if light else ', ' + hist_sums} {source.from_where} GROUP BY 1), "
@@ -465,7 +484,8 @@ def _destination_sql(source: _Source, order: str | None) -> str:
     )
     fields = "domain, sent, delivered, bounced, deferred, rejected, delivery_rate, avg_delivery_ms"
     if not light:
-        return f"{rows} SELECT {fields}, {', '.join(HIST_FIELDS)}, total FROM rated"
+        page = f" ORDER BY {order}, domain LIMIT %s OFFSET %s" if order else ""
+        return f"{rows} SELECT {fields}, {', '.join(HIST_FIELDS)}, total FROM rated{page}"
     return (
         f"{rows}, page AS MATERIALIZED (SELECT * FROM rated ORDER BY {order}, domain LIMIT %s OFFSET %s), "
         f"h AS (SELECT s.recipient_domain AS domain, {hist_sums} {source.from_where} "
@@ -496,7 +516,7 @@ def destinations(
         rows = (present + [r for r in rows if r[key] is None])[(page - 1) * page_size : page * page_size]
     else:  # sorted and paged in SQL on light sums; histograms summed for the page's domains only
         order = f"{key} {'DESC' if descending else 'ASC'} NULLS LAST"
-        params = [*source.params, page_size, (page - 1) * page_size, *source.params]
+        params = [*source.params, page_size, (page - 1) * page_size, *([] if source.raw else source.params)]
         rows = [_destination(row) for row in _fetch(_destination_sql(source, order), params)]
         count = rows[0]["_count"] if rows else 0
         if not rows and page > 1:

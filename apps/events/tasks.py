@@ -8,7 +8,7 @@ import psycopg
 from celery import shared_task
 from django.db import OperationalError
 
-from . import services
+from . import rollups, services
 
 # A worker drains the inbox for at most this long, then hands over to a fresh task so
 # that a long backlog never pins one task (and its broker message) for minutes.
@@ -32,3 +32,11 @@ def process_inbox() -> int:
     if time.monotonic() - started >= DRAIN_SECONDS:
         process_inbox.apply_async(retry=False)  # budget spent with work (probably) left
     return stored
+
+
+@shared_task(name="events.rollups_refresh", ignore_result=True)
+def rollups_refresh_task() -> int:
+    """Recompute the hourly and daily rollups of the hours ingest touched; expire old 5-minute rows."""
+    hours = rollups.rollups_refresh()
+    rollups.rollups_expire()
+    return hours

@@ -91,3 +91,22 @@ def test_rebuild_command_rebuilds_the_given_days_only(capsys):
         call_command("rebuild_rollups", "--from", "2026-11-20")
     with pytest.raises(CommandError):
         call_command("rebuild_rollups", "--from", "2026-11-21", "--to", "2026-11-20")
+
+
+@pytest.mark.django_db
+def test_the_refresh_task_drops_five_minute_rollups_past_the_event_retention(settings):
+    from apps.events.rollups import rollups_expire
+    from apps.events.tasks import rollups_refresh_task
+
+    node = NodeFactory()
+    store_events([event(time=T0, node_id=node.id), event(time=T0 + dt.timedelta(days=4), node_id=node.id)],
+                 refresh=False)  # fmt: skip
+    settings.MAILMON_EVENTS_RETENTION_DAYS = 10_000  # the task expires too: nothing is that old
+    assert rollups_refresh_task() == 2  # the hourly (and daily) rollups of both events' hours
+    settings.MAILMON_EVENTS_RETENTION_DAYS = 3
+    assert rollups_expire(now=T0 + dt.timedelta(days=5)) == 4  # the old event's row in each flow cut
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*), min(bucket) FROM events_flow_total_5m")
+        assert cursor.fetchone() == (1, T0 + dt.timedelta(days=4) - dt.timedelta(minutes=3))
+        cursor.execute("SELECT count(*) FROM events_flow_total_1h")
+        assert cursor.fetchone()[0] == 2

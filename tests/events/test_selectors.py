@@ -153,6 +153,17 @@ def test_throughput_by_node_names_hosts_and_keeps_ten_series_plus_other(dataset)
     by_domain = selectors.throughput(time_range=time_range, filters=EventFilters(), group_by="to_domain")
     assert len(by_domain["series"]) == 11 and "other" in by_domain["series"]
     assert sum(map(sum, by_domain["series"].values())) == len(rows) + 14
+    # node + sender domain: no rollup holds both, so the raw events answer, with the same shape
+    raw_filters = EventFilters(node=dataset["nodes"][0].id, from_domain="shop.example")
+    raw = selectors.throughput(time_range=time_range, filters=raw_filters, group_by="to_domain")
+    assert len(raw["series"]) == 11 and "other" in raw["series"]
+    expected = len(_matching(dataset, time_range, raw_filters)) + 14
+    assert sum(map(sum, raw["series"].values())) == expected
+    assert raw["series"]["gmail.com"] == [
+        sum(r["recipient_domain"] == "gmail.com" and r["time"] >= b and r["time"] < b + dt.timedelta(hours=1)
+            for r in _matching(dataset, time_range, raw_filters))
+        for b in map(dt.datetime.fromisoformat, raw["buckets"])
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("grain", RANGES)

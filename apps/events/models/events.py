@@ -37,7 +37,8 @@ class EmailEvent(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["event_id", "time"], name="emailevent_event_id_time")]
         indexes = [
-            BrinIndex(fields=["time"], name="emailevent_time_brin"),
+            # autosummarize: new blocks join the index as they fill, so "newest first" stays cheap.
+            BrinIndex(fields=["time"], name="emailevent_time_brin", autosummarize=True),
             models.Index(fields=["node", "time"], name="emailevent_node_time"),
             models.Index(fields=["recipient_domain", "time"], name="emailevent_rdomain_time"),
             models.Index(fields=["message_id"], name="emailevent_message_id"),

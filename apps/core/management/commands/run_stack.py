@@ -6,6 +6,7 @@ In production run the same commands under systemd or compose (see compose.yaml).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -67,6 +68,12 @@ class Command(BaseCommand):
             self._stop_all(procs)
 
     def _stop_all(self, procs: dict[str, subprocess.Popen]) -> None:
+        # Clients first, so that no request to daphne/gunicorn is cut off mid-way.
+        client = procs.get("traffic")
+        if client is not None and client.poll() is None:
+            client.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                client.wait(timeout=10)
         for proc in procs.values():
             if proc.poll() is None:
                 # The main process only: a Celery worker then finishes its running tasks (warm
@@ -78,6 +85,8 @@ class Command(BaseCommand):
             try:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
                 self.stderr.write(f"{name} did not stop in time; killed")
         self.stdout.write("mailmon stopped.")
