@@ -19,8 +19,12 @@ from django.core.management.base import BaseCommand
 
 def stack_commands(port: int, *, demo: bool, concurrency: int) -> dict[str, list[str]]:
     python = sys.executable
+    log_dir = settings.VAR_DIR / "log"
+    log_dir.mkdir(parents=True, exist_ok=True)
     commands = {
-        "web": [python, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "mailmon.asgi:application"],
+        # Access logs go to var/log/ so the terminal shows what matters (errors, the URL).
+        "web": [python, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+                "--access-log", str(log_dir / "daphne-access.log"), "mailmon.asgi:application"],
         "worker": [python, "-m", "celery", "-A", "mailmon", "worker", "-l", "warning",
                    "--concurrency", str(concurrency), "-n", "worker@%h"],
         "beat": [python, "-m", "celery", "-A", "mailmon", "beat", "-l", "warning"],
@@ -31,7 +35,10 @@ def stack_commands(port: int, *, demo: bool, concurrency: int) -> dict[str, list
                    "mailmon.wsgi:application"],
     }
     if demo:
-        commands["traffic"] = [python, "manage.py", "simulate_traffic", "--url", f"http://127.0.0.1:{port}"]
+        commands["traffic"] = [
+            python, "manage.py", "simulate_traffic",
+            "--url", f"http://127.0.0.1:{port}", "--ingest-url", f"http://127.0.0.1:{port + 1}",
+        ]
     return commands
 
 
