@@ -12,6 +12,7 @@ from django.db import connection
 from apps.core.metrics import render
 from apps.events.models import EmailEvent, IngestBatch
 from apps.events.services import inbox_drain
+from tests.events.wire_samples import wire_event
 from tests.factories import NodeFactory, make_agent_key
 
 URL = "/api/v1/events/ingest"
@@ -19,25 +20,14 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 
 
 def event(n: int = 0, **fields) -> dict:
-    data = {
+    defaults = {
         "event_id": f"ev-{n}",
         "time": (NOW - timedelta(minutes=n)).isoformat().replace("+00:00", "Z"),
-        "type": "delivered",
-        "node": "mta-1",
-        "sending_ip": "198.51.100.7",
         "message_id": f"<m{n}@example.com>",
-        "from": "a@example.com",
         "to": f"user{n}@gmail.com",
-        "mx": "gmail-smtp-in.l.google.com",
-        "status_code": 250,
-        "enhanced_status": "2.0.0",
         "response": "250 2.0.0 OK  1764064800 a1b2c3 - gsmtp",
-        "delay_ms": 1234,
-        "size": 2345,
-        "account": "user1",
     }
-    data.update(fields)
-    return data
+    return wire_event(n, **{**defaults, **fields})
 
 
 def post(client, headers, body, content_type="application/json", **extra):

@@ -14,6 +14,7 @@ import pytest
 
 from apps.events import wire
 from apps.events.wire import MAX_EVENTS, ParsedBatch, WireError, parse_batch
+from tests.events.wire_samples import wire_event
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 STORAGE_KEYS = {
@@ -35,28 +36,6 @@ STORAGE_KEYS = {
     "size",
     "account",
 }
-
-
-def make_event(n: int = 0, **overrides: Any) -> dict[str, Any]:
-    event = {
-        "event_id": f"mta-1:{n:08d}",
-        "time": "2026-11-25T10:00:00.123Z",
-        "type": "delivered",
-        "node": "mta-1",
-        "sending_ip": "198.51.100.7",
-        "message_id": f"<{n}.abc@mail.example.com>",
-        "from": "a@example.com",
-        "to": "b@gmail.com",
-        "mx": "gmail-smtp-in.l.google.com",
-        "status_code": 250,
-        "enhanced_status": "2.0.0",
-        "response": "250 2.0.0 OK 1764064800 a1b2c3 - gsmtp",
-        "delay_ms": 1234,
-        "size": 2345,
-        "account": "user1",
-    }
-    event.update(overrides)
-    return event
 
 
 def minimal_event(n: int = 0, **overrides: Any) -> dict[str, Any]:
@@ -81,7 +60,7 @@ def ndjson(*events: Any) -> bytes:
 
 
 def parse_one(**overrides: Any) -> ParsedBatch:
-    return parse([make_event(**overrides)])
+    return parse([wire_event(**overrides)])
 
 
 def errors_of(batch: ParsedBatch) -> dict[int, dict[str, list[str]]]:
@@ -99,7 +78,7 @@ def assert_rejected_field(field: str, **overrides: Any) -> None:
 
 
 def test_single_object_is_normalized_to_storage_names() -> None:
-    batch = parse(make_event())
+    batch = parse(wire_event())
     assert batch.rejected == []
     assert batch.events == [
         {
@@ -125,7 +104,7 @@ def test_single_object_is_normalized_to_storage_names() -> None:
 
 
 def test_array_keeps_submission_order() -> None:
-    batch = parse([make_event(n) for n in range(5)])
+    batch = parse([wire_event(n) for n in range(5)])
     assert batch.rejected == []
     assert [event["event_id"] for event in batch.events] == [f"mta-1:{n:08d}" for n in range(5)]
 
@@ -138,25 +117,25 @@ def test_empty_array_is_an_empty_batch() -> None:
     "content_type", ["application/x-ndjson", "application/x-ndjson; charset=utf-8", "Application/NDJSON"]
 )
 def test_ndjson_by_content_type(content_type: str) -> None:
-    batch = parse(ndjson(make_event(0), make_event(1)), content_type)
+    batch = parse(ndjson(wire_event(0), wire_event(1)), content_type)
     assert batch.rejected == []
     assert [event["event_id"] for event in batch.events] == ["mta-1:00000000", "mta-1:00000001"]
 
 
 def test_ndjson_single_line_by_content_type() -> None:
-    batch = parse(json.dumps(make_event()).encode(), "application/x-ndjson")
+    batch = parse(json.dumps(wire_event()).encode(), "application/x-ndjson")
     assert len(batch.events) == 1
 
 
 def test_ndjson_detected_from_multiline_body() -> None:
-    body = ndjson(make_event(0), make_event(1), make_event(2)).replace(b"\n", b"\r\n")
+    body = ndjson(wire_event(0), wire_event(1), wire_event(2)).replace(b"\n", b"\r\n")
     batch = parse(body, "application/json")
     assert len(batch.events) == 3
     assert batch.rejected == []
 
 
 def test_pretty_printed_object_is_a_single_event_not_ndjson() -> None:
-    body = json.dumps(make_event(), indent=2).encode()
+    body = json.dumps(wire_event(), indent=2).encode()
     batch = parse(body)
     assert len(batch.events) == 1
     assert batch.rejected == []
@@ -165,12 +144,12 @@ def test_pretty_printed_object_is_a_single_event_not_ndjson() -> None:
 def test_ndjson_index_is_the_physical_line_and_bad_json_is_rejected_not_fatal() -> None:
     body = b"\n".join(
         [
-            json.dumps(make_event(0)).encode(),
+            json.dumps(wire_event(0)).encode(),
             b"",  # blank lines are skipped but still count as lines
             b'{"event_id": "x", "time": ',  # truncated JSON
-            json.dumps(make_event(3)).encode(),
+            json.dumps(wire_event(3)).encode(),
             b"[1, 2]",
-            json.dumps(make_event(5, to="nobody")).encode(),
+            json.dumps(wire_event(5, to="nobody")).encode(),
             b'{"event_id": "e"} trailing',
             b"   ",
         ]
@@ -186,7 +165,7 @@ def test_ndjson_index_is_the_physical_line_and_bad_json_is_rejected_not_fatal() 
 
 
 def test_ndjson_line_with_two_objects_is_invalid_json() -> None:
-    body = ndjson(make_event(0)) + json.dumps(make_event(1)).encode() + json.dumps(make_event(2)).encode()
+    body = ndjson(wire_event(0)) + json.dumps(wire_event(1)).encode() + json.dumps(wire_event(2)).encode()
     batch = parse(body, "application/x-ndjson")
     assert [event["event_id"] for event in batch.events] == ["mta-1:00000000"]
     assert errors_of(batch) == {1: {"non_field_errors": ["invalid JSON"]}}
@@ -226,7 +205,7 @@ def test_malformed_json_is_a_wire_error(body: bytes) -> None:
 
 
 def test_malformed_json_after_an_invalid_element_is_still_a_wire_error() -> None:
-    body = json.dumps([make_event(0, type="nope")]).encode()[:-1] + b", {"
+    body = json.dumps([wire_event(0, type="nope")]).encode()[:-1] + b", {"
     with pytest.raises(WireError):
         parse_batch(body)
 
@@ -262,15 +241,15 @@ def test_max_events_applies_to_invalid_batches_and_ndjson_too() -> None:
 
 def test_mixed_batch_reports_exact_indices_and_wire_field_names() -> None:
     payload = [
-        make_event(0),
-        make_event(1, to="not-an-address"),
-        make_event(2),
-        make_event(3, time="2026-11-25T10:00:00", type="exploded", sending_ip="300.1.2.3"),
+        wire_event(0),
+        wire_event(1, to="not-an-address"),
+        wire_event(2),
+        wire_event(3, time="2026-11-25T10:00:00", type="exploded", sending_ip="300.1.2.3"),
         "not an object",
         minimal_event(5),
         {"event_id": "only-id"},
-        make_event(7, **{"from": "x@@y"}),
-        make_event(8, time="2026-11-28T10:00:00Z"),
+        wire_event(7, **{"from": "x@@y"}),
+        wire_event(8, time="2026-11-28T10:00:00Z"),
         None,
     ]
     batch = parse(payload)
@@ -291,7 +270,7 @@ def test_mixed_batch_reports_exact_indices_and_wire_field_names() -> None:
 
 def test_python_side_rule_in_otherwise_valid_batch_is_rejected_individually() -> None:
     # Every element passes msgspec, so this exercises the whole-array fast path.
-    batch = parse([make_event(0), make_event(1, sending_ip="10.0.0.999"), make_event(2)])
+    batch = parse([wire_event(0), wire_event(1, sending_ip="10.0.0.999"), wire_event(2)])
     assert [event["event_id"] for event in batch.events] == ["mta-1:00000000", "mta-1:00000002"]
     assert errors_of(batch) == {1: {"sending_ip": [wire._MSG_IP]}}
 
@@ -470,8 +449,8 @@ def test_future_check_compares_instants_not_wall_clock() -> None:
 def test_future_check_uses_the_real_clock_by_default() -> None:
     soon = datetime.now(UTC) + timedelta(hours=1)
     later = datetime.now(UTC) + timedelta(days=2)
-    assert len(parse_batch(json.dumps(make_event(time=soon.isoformat())).encode()).events) == 1
-    assert len(parse_batch(json.dumps(make_event(time=later.isoformat())).encode()).rejected) == 1
+    assert len(parse_batch(json.dumps(wire_event(time=soon.isoformat())).encode()).events) == 1
+    assert len(parse_batch(json.dumps(wire_event(time=later.isoformat())).encode()).rejected) == 1
 
 
 def test_time_that_overflows_when_converted_to_utc_is_rejected() -> None:
@@ -555,7 +534,7 @@ def test_nul_rejected_in_identifiers_but_stripped_from_response() -> None:
 
 
 def test_nul_in_one_element_of_a_mixed_batch() -> None:
-    batch = parse([make_event(0), make_event(1, node="mta\x00"), make_event(2, type="bad", mx="m\x00")])
+    batch = parse([wire_event(0), wire_event(1, node="mta\x00"), wire_event(2, type="bad", mx="m\x00")])
     assert errors_of(batch) == {
         1: {"node": [wire._MSG_NUL]},
         2: {"type": [wire._MSG_TYPE], "mx": [wire._MSG_NUL]},
@@ -563,7 +542,7 @@ def test_nul_in_one_element_of_a_mixed_batch() -> None:
 
 
 def test_input_may_be_bytearray_or_memoryview() -> None:
-    body = json.dumps([make_event()]).encode()
+    body = json.dumps([wire_event()]).encode()
     assert parse_batch(bytearray(body), now=NOW) == parse_batch(memoryview(body), now=NOW)
 
 
@@ -589,10 +568,10 @@ def test_fast_path_and_error_report_agree() -> None:
     the Python-side rules; they must agree on validity for every element."""
     ctx = wire._Context(cutoff=NOW + wire.FUTURE_TOLERANCE, nul_possible=True)
     rng = random.Random(11)
-    cases = [make_event(**{field: value}) for field, values in _MUTATIONS.items() for value in values]
+    cases = [wire_event(**{field: value}) for field, values in _MUTATIONS.items() for value in values]
     for _ in range(300):
         fields = rng.sample(sorted(_MUTATIONS), 2)
-        cases.append(make_event(**{field: rng.choice(_MUTATIONS[field]) for field in fields}))
+        cases.append(wire_event(**{field: rng.choice(_MUTATIONS[field]) for field in fields}))
     for case in itertools.chain(cases, [minimal_event()]):
         raw = msgspec.json.encode(case)
         try:
