@@ -3,9 +3,9 @@ from __future__ import annotations
 from django.contrib import admin
 
 from apps.core.admin import AuditedModelAdmin
-from apps.core.audit import audit_record, snapshot
 from apps.core.netutil import client_address
 
+from . import services
 from .choices import IpStatus
 from .models import SendingIP
 
@@ -19,17 +19,14 @@ class SendingIPAdmin(AuditedModelAdmin):
     search_fields = ["address", "ptr", "node__hostname"]
     list_select_related = ["node", "pool"]
     autocomplete_fields = ["node"]
-    actions = ["activate", "pause", "quarantine"]
+    actions = ["activate", "pause", "quarantine", "retire"]
 
     def _set_status(self, request, queryset, status: str) -> None:
-        for ip in queryset:
-            before = snapshot(ip, ["status"])
-            ip.status = status
-            ip.save(update_fields=["status", "updated_at"])
-            audit_record(
-                actor=request.user, action=f"ip.{status}", obj=ip, before=before, after={"status": status},
-                remote_addr=client_address(request.META),
-            )
+        changed = services.ips_set_status(
+            ips=queryset, status=status, actor=request.user, reason="admin action",
+            remote_addr=client_address(request.META),
+        )
+        self.message_user(request, f"{changed} IP(s) set to {status}.")
 
     @admin.action(description="Activate", permissions=["change"])
     def activate(self, request, queryset):
@@ -42,3 +39,7 @@ class SendingIPAdmin(AuditedModelAdmin):
     @admin.action(description="Quarantine", permissions=["change"])
     def quarantine(self, request, queryset):
         self._set_status(request, queryset, IpStatus.QUARANTINED)
+
+    @admin.action(description="Retire", permissions=["change"])
+    def retire(self, request, queryset):
+        self._set_status(request, queryset, IpStatus.RETIRED)
