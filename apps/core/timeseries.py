@@ -250,8 +250,55 @@ def maintain(tables: dict[str, int], conn=connection) -> dict[str, dict[str, lis
     }
 
 
+def convert_to_hypertable(model, *, retention_days: int, conn=connection) -> int:
+    """Rebuild the day-partitioned table of ``model`` as a hypertable holding the same rows.
+
+    One transaction: the table is renamed aside (its indexes too, so that the new table
+    gets Django's index names), recreated from the model exactly as a fresh TimescaleDB
+    install has it, filled, and the old one dropped. Returns the number of rows moved.
+    Run it with the portal, workers and beat stopped; it needs free disk for a copy.
+    """
+    table = model._meta.db_table
+    if table_shape(table, conn) != PARTITIONS:
+        raise ValueError(f"{table} is not day-partitioned (it is {table_shape(table, conn)})")
+    with transaction.atomic(using=conn.alias):
+        usable, reason = timescale_usable(conn)
+        if not usable:
+            raise ImproperlyConfigured(f"cannot convert {table}: {reason}")
+        old = f"{table}__partitions"
+        with conn.schema_editor(atomic=False) as editor:
+            _rename_aside(editor, table, old)
+            editor.create_model(model)
+            for sql in editor.deferred_sql:  # indexes now, before create_hypertable
+                editor.execute(sql)
+            editor.deferred_sql.clear()
+            _make_hypertable(editor, model, retention_days=retention_days)
+        columns = ", ".join(editor.quote_name(field.column) for field in model._meta.concrete_fields)
+        with conn.cursor() as cursor:
+            cursor.execute(f'INSERT INTO "{table}" ({columns}) SELECT {columns} FROM "{old}"')
+            moved = cursor.rowcount
+            cursor.execute(f'DROP TABLE "{old}" CASCADE')
+            cursor.execute(f"SELECT setval(pg_get_serial_sequence(%s, 'id'), coalesce(max(id), 0) + 1, false) "
+                           f'FROM "{table}"', [table])
+            # The new identity sequence got a suffixed name while the old one existed.
+            cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table])
+            sequence = cursor.fetchone()[0]
+            if sequence != f"public.{table}_id_seq":
+                cursor.execute(f'ALTER SEQUENCE {sequence} RENAME TO "{table}_id_seq"')
+    return moved
+
+
+def _rename_aside(editor, table: str, old: str) -> None:
+    editor.execute(f'ALTER TABLE "{table}" RENAME TO "{old}"')
+    with editor.connection.cursor() as cursor:
+        cursor.execute("SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = %s::regclass", [old])
+        indexes = [row[0] for row in cursor.fetchall()]
+    for number, index in enumerate(indexes):
+        editor.execute(f'ALTER INDEX {index} RENAME TO "{old[:40]}_old_{number}"')
+
+
 def failing_policy_jobs(tables: Iterable[str], conn=connection) -> list[dict]:
-    """TimescaleDB compression/retention jobs on ``tables`` whose last run failed."""
+    """TimescaleDB compression/retention jobs on ``tables`` whose last background run failed."""
     if not has_timescale(conn):
         return []
     with conn.cursor() as cursor:
@@ -263,7 +310,22 @@ def failing_policy_jobs(tables: Iterable[str], conn=connection) -> list[dict]:
             [list(POLICY_PROCS), list(tables)],
         )
         columns = ("job_id", "proc_name", "table", "failures")
-        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+        jobs = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    errors = _last_job_errors([job["job_id"] for job in jobs], conn) if jobs else {}
+    return [{**job, "last_error": errors.get(job["job_id"])} for job in jobs]
+
+
+def _last_job_errors(job_ids: list[int], conn) -> dict[int, str]:
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT to_regclass('timescaledb_information.job_errors') IS NOT NULL")
+        if not cursor.fetchone()[0]:  # TimescaleDB < 2.9
+            return {}
+        cursor.execute(
+            "SELECT DISTINCT ON (job_id) job_id, err_message FROM timescaledb_information.job_errors "
+            "WHERE job_id = ANY(%s) ORDER BY job_id, start_time DESC",
+            [job_ids],
+        )
+        return dict(cursor.fetchall())
 
 
 def run_policy_jobs(jobs: Iterable[dict], conn=connection) -> list[dict]:

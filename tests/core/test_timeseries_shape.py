@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from io import StringIO
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 
@@ -102,3 +104,15 @@ def test_health_detailed_says_when_maintenance_has_not_run(viewer_client):
     section = viewer_client.get("/health/detailed").json()["timeseries"]
     assert section == {"ok": True, "detail": "maintenance has not run in the last 3 hours"}
     assert json.dumps(section)
+
+
+def test_the_timeseries_command_shows_each_tables_shape():
+    out = StringIO()
+    call_command("timeseries", stdout=out)
+    assert out.getvalue().splitlines() == [f"{table}: {timeseries.table_shape(table)}" for table in TABLES]
+
+
+def test_converting_without_a_usable_timescaledb_is_refused_and_changes_nothing(without_timescale):
+    with pytest.raises(CommandError, match="cannot convert events_emailevent: the timescaledb extension"):
+        call_command("timeseries", "convert", stdout=StringIO())
+    assert {timeseries.table_shape(table) for table in TABLES} == {timeseries.PARTITIONS}
