@@ -16,6 +16,7 @@ from apps.core import health, timeseries
 from apps.core.tasks import maintain_partitions_task
 from apps.events.models import EmailEvent
 from apps.nodes.models import NodeMetric
+from mailmon.beat import BEAT_SCHEDULE
 
 pytestmark = pytest.mark.django_db
 
@@ -116,3 +117,9 @@ def test_converting_without_a_usable_timescaledb_is_refused_and_changes_nothing(
     with pytest.raises(CommandError, match="cannot convert events_emailevent: the timescaledb extension"):
         call_command("timeseries", "convert", stdout=StringIO())
     assert {timeseries.table_shape(table) for table in TABLES} == {timeseries.PARTITIONS}
+
+
+def test_time_series_maintenance_is_scheduled_hourly_in_beat():
+    # Runs on both shapes: partitions ahead, expired partitions or chunks, failing TimescaleDB jobs.
+    tasks = {entry["task"] for entry in BEAT_SCHEDULE.values()}
+    assert "core.maintain_partitions" in tasks
