@@ -18,6 +18,7 @@ from mailmon.env import (
     envlist,
     envstr,
 )
+from mailmon.redis_urls import redis_urls
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(envstr("MAILMON_VAR_DIR", str(BASE_DIR / "var")))  # type: ignore[arg-type]
@@ -78,16 +79,6 @@ def _database(url: str) -> dict:
     }
 
 
-def redis_url(db: int) -> str:
-    """REDIS_URL with a database number: the broker, cache and channel layer use their own."""
-    parsed = urlparse(REDIS_URL)
-    if parsed.scheme == "unix":
-        return f"unix://{parsed.path}?db={db}"
-    if parsed.scheme not in {"redis", "rediss"}:
-        raise ConfigError(f"REDIS_URL: expected redis://, rediss:// or unix://, got {parsed.scheme!r}")
-    return parsed._replace(path=f"/{db}").geturl()
-
-
 def celery_url(url: str) -> str:
     # kombu spells unix sockets redis+socket://
     return url.replace("unix://", "redis+socket://", 1) if url.startswith("unix://") else url
@@ -96,24 +87,26 @@ def celery_url(url: str) -> str:
 DATABASES = {"default": _database(DATABASE_URL)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Tests use their own Redis databases so that they never touch a running portal's.
+# REDIS_URL's database N is the broker, N+1 the cache, N+2 the channel layer (mailmon/redis_urls.py).
+# Tests shift them by 4 so that, on a shared Redis, they never touch a running portal's.
 REDIS_DB_OFFSET = envint("MAILMON_REDIS_DB_OFFSET", 4 if TESTING else 0, minimum=0)
+REDIS_URLS = redis_urls(REDIS_URL, offset=REDIS_DB_OFFSET)
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": redis_url(REDIS_DB_OFFSET + 1),
+        "LOCATION": REDIS_URLS["cache"],
         "KEY_PREFIX": "mailmon",
     }
 }
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [{"address": redis_url(REDIS_DB_OFFSET + 2)}], "capacity": 500, "expiry": 30},
+        "CONFIG": {"hosts": [{"address": REDIS_URLS["channels"]}], "capacity": 500, "expiry": 30},
     }
 }
 
 # --- Celery ---
-CELERY_BROKER_URL = celery_url(redis_url(REDIS_DB_OFFSET + 0))
+CELERY_BROKER_URL = celery_url(REDIS_URLS["broker"])
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
@@ -252,6 +245,8 @@ MAILMON_METRICS_TOKEN = envstr("MAILMON_METRICS_TOKEN")
 MAILMON_EVENTS_RETENTION_DAYS = envint("MAILMON_EVENTS_RETENTION_DAYS", 90, minimum=1)
 MAILMON_METRICS_RETENTION_DAYS = envint("MAILMON_METRICS_RETENTION_DAYS", 30, minimum=1)
 MAILMON_PARTITIONS_AHEAD_DAYS = envint("MAILMON_PARTITIONS_AHEAD_DAYS", 7, minimum=1)
+# Shape of new time-series tables: auto (hypertables when TimescaleDB is usable), partitions, timescaledb.
+MAILMON_TIMESERIES = envchoice("MAILMON_TIMESERIES", ("auto", "partitions", "timescaledb"), "auto")
 
 # --- Email pages: delivery-time gauges turn yellow at GREEN_MS and red at YELLOW_MS ---
 MAILMON_DELIVERY_GREEN_MS = envint("MAILMON_DELIVERY_GREEN_MS", 3000, minimum=1)

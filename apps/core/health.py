@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import platform
 import time
 from collections.abc import Callable
@@ -14,6 +16,8 @@ from . import heartbeat
 from .redis import get_redis
 
 STARTED_AT = time.time()
+TIMESERIES_REPORT_KEY = "mailmon:timeseries:report"
+logger = logging.getLogger(__name__)
 
 # Modules register extra queue depths here (name -> callable returning an int).
 QUEUE_DEPTHS: dict[str, Callable[[], int]] = {}
@@ -103,6 +107,35 @@ def versions() -> dict[str, str]:
     except Exception:
         found["redis"] = "unreachable"
     return found
+
+
+def timeseries_report_store(report: dict) -> None:
+    """Keep the hourly time-series maintenance report for /health/detailed (written by the task)."""
+    try:
+        get_redis().set(TIMESERIES_REPORT_KEY, json.dumps(report), ex=3 * 3600)
+    except Exception as exc:  # the maintenance itself has been done; only the report is lost
+        logger.warning("time-series report not stored: %s", exc)
+
+
+def check_timeseries() -> dict:
+    """Table shapes and TimescaleDB policy jobs, as last seen by the hourly maintenance task."""
+    try:
+        raw = get_redis().get(TIMESERIES_REPORT_KEY)
+    except Exception:
+        return {"ok": False, "detail": "unknown (Redis unreachable)"}
+    if raw is None:
+        return {"ok": True, "detail": "maintenance has not run in the last 3 hours"}
+    report = json.loads(raw)
+    rerun = report.get("policy_jobs_rerun", [])
+    failed = [job for job in rerun if job["ran"] != "ok"]
+    if failed:
+        detail = f"{len(failed)} TimescaleDB policy job(s) fail, also when mailmon runs them"
+    elif rerun:
+        detail = (f"{len(rerun)} TimescaleDB policy job(s) fail in TimescaleDB's background worker; "
+                  "mailmon ran them itself")
+    else:
+        detail = "ok"
+    return {"ok": not failed, "detail": detail, **report}
 
 
 def uptime_seconds() -> float:

@@ -71,6 +71,7 @@ def health_detailed(request):
             "versions": health.versions(),
             "uptime_seconds": health.uptime_seconds(),
             "queues": health.queue_depths(),
+            "timeseries": health.check_timeseries(),
             "environment": settings.MAILMON_ENV,
         },
         status=200 if not failing else 503,
