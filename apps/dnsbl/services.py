@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import datetime as dt
+import ipaddress
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -334,6 +335,25 @@ def dnsbl_chunk_check(*, ip_ids: Sequence[int], domain_ids: Sequence[int] = (), 
 def dnsbl_run_progress(run: str) -> dict | None:
     data = get_redis().hgetall(_progress_key(run))
     return {k.decode(): int(v) for k, v in data.items()} if data else None
+
+
+def ips_to_check(*, addresses: Sequence[str], every: bool = False) -> list[SendingIP]:
+    """The sending IPs named (or all checked ones); ValueError names what is not a sending IP."""
+    if every:
+        return list(checked_ips())
+    if not addresses:
+        raise ValueError("name at least one sending IP (or ask for all)")
+    normal, bad = {}, []
+    for address in addresses:
+        try:
+            normal[str(ipaddress.ip_address(address.strip()))] = address
+        except ValueError:
+            bad.append(address)
+    found = list(SendingIP.objects.filter(address__in=list(normal)))
+    bad += [normal[a] for a in normal if a not in {ip.address for ip in found}]
+    if bad:
+        raise ValueError(f"not a sending IP: {', '.join(sorted(bad))}")
+    return found
 
 
 def checked_ips():

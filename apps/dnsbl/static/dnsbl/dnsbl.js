@@ -1,0 +1,28 @@
+// Reputation pages: draw the server-built Plotly figures, follow "check now" progress on the
+// live stream, and refresh the listings when a run finishes.
+(function () {
+  const config = { responsive: true, displaylogo: false };
+  function drawCharts() {
+    if (!window.Plotly) return;
+    document.querySelectorAll("[data-plotly]").forEach((el) => {
+      const fig = JSON.parse(document.getElementById(el.dataset.plotly).textContent);
+      Plotly.react(el, fig.data, fig.layout, config);
+    });
+  }
+  window.addEventListener("load", drawCharts);
+  document.addEventListener("htmx:beforeSwap", (e) => {
+    if (e.detail.xhr.status === 400) { e.detail.shouldSwap = true; e.detail.isError = false; }
+  });
+  document.addEventListener("mailmon:live", (e) => {
+    const { stream, event, data } = e.detail;
+    if (stream !== "dnsbl" || event !== "progress") return;
+    const box = document.querySelector(`#dnsbl-run[data-run="${data.run}"]`);
+    if (!box) return;
+    box.querySelector("progress").value = data.done;
+    box.querySelector("[data-progress]").textContent = `${data.done} / ${data.total}`;
+    if (data.done >= data.total) {
+      box.insertAdjacentHTML("beforeend", " — done.");
+      document.body.dispatchEvent(new Event("dnsbl-refresh"));
+    }
+  });
+})();
