@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
+from django.db.models.functions import Mod
 from django.utils import timezone
 
 from apps.core.audit import audit_record
@@ -369,9 +370,10 @@ def dnsbl_due_dispatch(*, now: dt.datetime | None = None) -> int:
     now = now or timezone.now()
     minutes = settings.MAILMON_DNSBL_INTERVAL_MINUTES
     slot = int(now.timestamp() // 60) % minutes
-    ip_ids = [pk for pk in checked_ips().values_list("pk", flat=True).order_by("pk") if pk % minutes == slot]
-    domain_ids = [pk for pk in DnsblDomain.objects.filter(enabled=True).values_list("pk", flat=True)
-                  if pk % minutes == slot]
+    ip_ids = list(checked_ips().alias(slot=Mod("pk", minutes)).filter(slot=slot)
+                  .order_by("pk").values_list("pk", flat=True))
+    domain_ids = list(DnsblDomain.objects.filter(enabled=True).alias(slot=Mod("pk", minutes)).filter(slot=slot)
+                      .values_list("pk", flat=True))
     chunks = list(_chunks(ip_ids, settings.MAILMON_DNSBL_CHUNK_IPS))
     if domain_ids and not chunks:
         chunks = [[]]
