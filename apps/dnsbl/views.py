@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
@@ -60,9 +61,11 @@ def zones(request):
 @require_POST
 @permission_required(CHECK, raise_exception=True)
 def check(request):
-    """Queue "check now" for the IPs named in the form (``ip``, repeated) or every IP (``all=1``)."""
+    """Queue "check now" for the IPs named in the form (``ip``: repeated, or comma/space separated)
+    or every IP (``all=1``)."""
+    addresses = [a for value in request.POST.getlist("ip") for a in re.split(r"[\s,]+", value) if a]
     try:
-        ips = services.ips_to_check(addresses=request.POST.getlist("ip"), every=bool(request.POST.get("all")))
+        ips = services.ips_to_check(addresses=addresses, every=bool(request.POST.get("all")))
     except ValueError as exc:
         return HttpResponse(format_html('<div class="error" role="alert">ip: {}</div>', exc), status=400)
     run = services.dnsbl_check_request(ips=ips, actor=request.user, remote_addr=client_address(request.META))

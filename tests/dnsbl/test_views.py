@@ -111,3 +111,10 @@ def test_check_now_with_a_bad_address_is_a_400_naming_it(operator_client):
     assert response.status_code == 400
     body = response.content.decode()
     assert "ip: not a sending IP" in body and "198.51.100.77" in body and "&lt;b&gt;" in body
+
+
+def test_check_now_takes_a_selection_of_ips_in_one_field(operator_client):
+    SendingIPFactory(address="198.51.100.7")
+    SendingIPFactory(address="2001:db8::25")
+    response = operator_client.post("/dnsbl/check", {"ip": "198.51.100.7, 2001:db8::25"})
+    assert response.status_code == 200 and "Checking 2 IPs" in response.content.decode()
