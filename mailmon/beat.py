@@ -24,4 +24,7 @@ BEAT_SCHEDULE = {
     "events-inbox-sweep": every(10, "events.process_inbox"),
     # Hourly and daily rollups follow the 5-minute ones (kept current by ingest itself).
     "events-rollups-refresh": every(30, "events.rollups_refresh"),
+    # Each minute queues that minute's slice of IPs (id mod MAILMON_DNSBL_INTERVAL_MINUTES):
+    # every IP once per interval, the load spread evenly (docs/dnsbl.md).
+    "dnsbl-check-due": every(60, "dnsbl.check_due"),
 }

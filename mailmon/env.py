@@ -73,3 +73,26 @@ def envchoice(name: str, choices: tuple[str, ...], default: str) -> str:
     if value not in choices:
         raise ConfigError(f"{name}: expected one of {', '.join(choices)}, got {value!r}")
     return value
+
+
+def envhostports(name: str) -> list[str]:
+    """Comma-separated ``host[:port]`` (IPv6 as ``[addr]:port`` or bare): c-ares server strings."""
+    import ipaddress
+
+    servers = []
+    for item in envlist(name):
+        host, port = item, ""
+        if item.startswith("["):
+            host, _, rest = item[1:].partition("]")
+            port = rest.removeprefix(":")
+        elif item.count(":") == 1:
+            host, port = item.split(":")
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError as exc:
+            raise ConfigError(f"{name}: {item!r} is not an IP address with an optional :port") from exc
+        if port and not (port.isdigit() and 0 < int(port) < 65536):
+            raise ConfigError(f"{name}: bad port in {item!r}")
+        shown = f"[{address}]" if address.version == 6 and port else str(address)
+        servers.append(f"{shown}:{port}" if port else shown)
+    return servers

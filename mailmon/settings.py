@@ -14,6 +14,7 @@ from mailmon.env import (
     envbool,
     envchoice,
     envfloat,
+    envhostports,
     envint,
     envlist,
     envstr,
@@ -275,6 +276,21 @@ if PRODUCTION:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_REDIRECT_EXEMPT = [r"^health", r"^metrics$"]
+
+# --- DNSBL monitoring (docs/dnsbl.md) ---
+# Resolvers as host[:port], comma-separated; empty: the system's. Spamhaus (and others) refuse
+# queries through public resolvers (8.8.8.8, 1.1.1.1 ...): use your own recursive resolver.
+MAILMON_DNS_RESOLVERS = envhostports("MAILMON_DNS_RESOLVERS")
+MAILMON_DNS_TIMEOUT = envfloat("MAILMON_DNS_TIMEOUT", 3.0)  # seconds per try
+MAILMON_DNS_TRIES = envint("MAILMON_DNS_TRIES", 2, minimum=1)
+MAILMON_DNSBL_CONCURRENCY = envint("MAILMON_DNSBL_CONCURRENCY", 200, minimum=1)  # queries in flight per worker
+MAILMON_DNSBL_ZONE_QPS = envint("MAILMON_DNSBL_ZONE_QPS", 50, minimum=0)  # per zone, all workers; 0: unlimited
+MAILMON_DNSBL_INTERVAL_MINUTES = envint("MAILMON_DNSBL_INTERVAL_MINUTES", 30, minimum=1)
+MAILMON_DNSBL_CHUNK_IPS = envint("MAILMON_DNSBL_CHUNK_IPS", 100, minimum=1)  # IPs per Celery task
+MAILMON_DNSBL_PAUSE_AFTER = envint("MAILMON_DNSBL_PAUSE_AFTER", 2, minimum=2)  # consecutive listings; never 1
+MAILMON_DNSBL_RESUME_AFTER = envint("MAILMON_DNSBL_RESUME_AFTER", 3, minimum=1)  # consecutive clean checks
+MAILMON_DNSBL_AUTO_RESUME = envbool("MAILMON_DNSBL_AUTO_RESUME", True)  # false: notify only
+MAILMON_DNSBL_ERROR_WARN_RUNS = envint("MAILMON_DNSBL_ERROR_WARN_RUNS", 3, minimum=1)
 
 LOGGING = {
     "version": 1,

@@ -14,7 +14,7 @@ from channels.layers import get_channel_layer
 
 log = logging.getLogger(__name__)
 
-STREAMS = ("fleet", "events")
+STREAMS = ("fleet", "events", "dnsbl")
 
 
 class LiveMessage(TypedDict):

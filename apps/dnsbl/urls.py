@@ -1,12 +1,10 @@
 from django.urls import path
 
-from apps.core.views import module_pending
+from . import views
 
 urlpatterns = [
-    path(
-        "",
-        module_pending,
-        {"module": "Reputation", "summary": "DNSBL checks of every sending IP and domain, history and auto-pause."},
-        name="dnsbl-index",
-    ),
+    path("", views.index, name="dnsbl-index"),
+    path("zones/", views.zones, name="dnsbl-zones"),
+    path("ips/<str:address>/", views.ip_detail, name="dnsbl-ip"),
+    path("check", views.check, name="dnsbl-check"),
 ]
