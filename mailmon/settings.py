@@ -142,6 +142,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "django_htmx",
     "channels",
+    "axes",  # login lockout (apps/core/login_limit.py); after auth, before our apps
     "apps.core",
     "apps.nodes",
     "apps.pools",
@@ -164,6 +165,11 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "apps.core.middleware.LoginRequiredMiddleware",
+    "axes.middleware.AxesMiddleware",  # turns a locked-out login into our 429 (last, as axes asks)
+]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out address before any password check
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "mailmon.urls"
@@ -196,8 +202,20 @@ if TESTING:  # the default PBKDF2 cost dominates a suite that logs in hundreds o
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
-LOGIN_RATE_LIMIT = envint("MAILMON_LOGIN_RATE_LIMIT", 5, minimum=1)  # failures per window
+LOGIN_RATE_LIMIT = envint("MAILMON_LOGIN_RATE_LIMIT", 5, minimum=1)  # failures per address per window
 LOGIN_RATE_WINDOW = envint("MAILMON_LOGIN_RATE_WINDOW", 300, minimum=1)  # seconds
+# django-axes does the counting (apps/core/login_limit.py maps the two settings above onto it).
+# Failures count per client address, whichever usernames they try; a success resets nothing,
+# so a spray that logs in with a known password now and then is still throttled, and failures
+# from one address never lock the user out from another. Admin -> Access attempts unlocks.
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_FAILURE_LIMIT = "apps.core.login_limit.failure_limit"
+AXES_COOLOFF_TIME = "apps.core.login_limit.cool_off"
+AXES_CLIENT_IP_CALLABLE = "apps.core.login_limit.client_ip"
+AXES_LOCKOUT_CALLABLE = "apps.core.login_limit.locked_out_response"
+AXES_RESET_ON_SUCCESS = False
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # the window is fixed: a locked-out address may retry after it
+AXES_VERBOSE = False
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
