@@ -258,7 +258,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SERVE_PERMISSIONS": ["apps.core.permissions.HasRole"],  # a user without a group gets 403
 }
 API_KEY_CUSTOM_HEADER = None  # agents send "Authorization: Api-Key <key>"
 

@@ -11,6 +11,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from . import health, metrics
+from .roles import has_role
 
 
 class LoginView(auth_views.LoginView):
@@ -44,6 +45,8 @@ def health_live(request):
 def health_detailed(request):
     if not request.user.is_authenticated:
         return JsonResponse({"detail": "Authentication required."}, status=401)
+    if not has_role(request.user):
+        return JsonResponse({"detail": "Your account has no mailmon role."}, status=403)
     results = health.run_checks()
     failing = [name for name, (ok, _) in results.items() if not ok]
     return JsonResponse(
