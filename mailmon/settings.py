@@ -108,7 +108,22 @@ CACHES = {
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [{"address": redis_url(REDIS_DB_OFFSET + 2)}], "capacity": 500, "expiry": 30},
+        "CONFIG": {
+            "hosts": [
+                {
+                    "address": redis_url(REDIS_DB_OFFSET + 2),
+                    # channels-redis waits for messages with a blocking BZPOPMIN of 5 s; redis-py's
+                    # default 5 s socket timeout would cut that read off and drop every idle
+                    # socket with 1011 (issue 6). Reads may take the blocking time plus a margin;
+                    # connecting stays quick, and an idle connection is checked before reuse.
+                    "socket_timeout": 30,
+                    "socket_connect_timeout": 5,
+                    "health_check_interval": 30,
+                }
+            ],
+            "capacity": 500,
+            "expiry": 30,
+        },
     }
 }
 
@@ -279,6 +294,9 @@ if MAILMON_DELIVERY_YELLOW_MS <= MAILMON_DELIVERY_GREEN_MS:
 
 # --- Event ingest (docs/events.md): limits, backpressure and worker batch size ---
 MAILMON_INGEST_MAX_BODY_BYTES = envint("MAILMON_INGEST_MAX_BODY_BYTES", 32 * 1024 * 1024, minimum=1024)
+# Request bodies on every other path (apps/core/body_limit.py; the nginx config applies the same).
+MAILMON_MAX_BODY_BYTES = envint("MAILMON_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
+MAILMON_ANONYMOUS_MAX_BODY_BYTES = envint("MAILMON_ANONYMOUS_MAX_BODY_BYTES", 64 * 1024, minimum=1024)
 MAILMON_INGEST_MAX_BACKLOG = envint("MAILMON_INGEST_MAX_BACKLOG", 1_000_000, minimum=1)  # events in the inbox
 MAILMON_INGEST_RETRY_AFTER = envint("MAILMON_INGEST_RETRY_AFTER", 5, minimum=1)  # seconds, on 429/503
 MAILMON_INGEST_BATCH_EVENTS = envint("MAILMON_INGEST_BATCH_EVENTS", 5000, minimum=1)  # per worker transaction

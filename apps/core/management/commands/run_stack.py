@@ -23,7 +23,7 @@ def stack_commands(port: int, *, demo: bool, concurrency: int) -> dict[str, list
     log_dir.mkdir(parents=True, exist_ok=True)
     commands = {
         # Access logs go to var/log/ so the terminal shows what matters (errors, the URL).
-        "web": [python, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+        "web": [python, "-m", "mailmon.daphne_server", "-b", "127.0.0.1", "-p", str(port),
                 "--access-log", str(log_dir / "daphne-access.log"), "mailmon.asgi:application"],
         "worker": [python, "-m", "celery", "-A", "mailmon", "worker", "-l", "warning",
                    "--concurrency", str(concurrency), "-n", "worker@%h"],
