@@ -304,6 +304,10 @@ MAILMON_INGEST_RULES_REFRESH = envfloat("MAILMON_INGEST_RULES_REFRESH", 10.0)  #
 
 # --- Health ---
 MAILMON_HEARTBEAT_MAX_AGE = envfloat("MAILMON_HEARTBEAT_MAX_AGE", 120.0)
+# Agent keys registering nodes automatically (apps/nodes/services.py: nodes_ensure): per-key caps.
+MAILMON_NODES_PER_KEY = envint("MAILMON_NODES_PER_KEY", 500, minimum=0)
+MAILMON_NEW_NODES_PER_MINUTE = envint("MAILMON_NEW_NODES_PER_MINUTE", 60, minimum=0)
+MAILMON_NODE_APPROVAL_REQUIRED = envbool("MAILMON_NODE_APPROVAL_REQUIRED", False)
 MAILMON_NODE_SILENT_AFTER = envint("MAILMON_NODE_SILENT_AFTER", 60, minimum=1)  # seconds without a report: offline
 
 # --- Security (production) ---
