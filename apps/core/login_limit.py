@@ -33,7 +33,8 @@ def client_ip(request: HttpRequest) -> str | None:
 def locked_out_response(request: HttpRequest, original_response=None, credentials=None) -> HttpResponse:
     from django.contrib.auth.forms import AuthenticationForm
 
-    form = AuthenticationForm(request, data=request.POST or None)
+    # Unbound: validating it again would call authenticate() and count one more failure.
+    form = AuthenticationForm(request, initial={"username": request.POST.get("username", "")})
     response = TemplateResponse(
         request, "core/login.html", {"form": form, "rate_limited": True}, status=429
     ).render()

@@ -102,3 +102,13 @@ def test_staff_can_still_log_in_while_redis_is_down(client, user, throwaway_redi
     response = login(client, "alice", PASSWORD)
     assert response.status_code == 302
     assert client.get("/").status_code == 200
+
+
+def test_the_lockout_page_keeps_the_username_and_says_why(client, user, settings):
+    settings.LOGIN_RATE_LIMIT = 2
+    for _ in range(2):
+        login(client, "alice", "wrong")
+    response = login(client, "alice", "wrong")
+    assert response.status_code == 429
+    assert b'value="alice"' in response.content and b"Too many failed attempts" in response.content
+    assert b"didn't match" not in response.content
