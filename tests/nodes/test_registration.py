@@ -83,3 +83,9 @@ def test_a_key_may_require_approval_on_its_own(client):
     _report(client, relaxed, "free.example.net")
     approved = dict(Node.objects.values_list("hostname", "approved"))
     assert approved == {"held.example.net": False, "free.example.net": True}
+
+
+def test_an_admin_sets_a_keys_node_limits_in_the_admin(admin_role_client):
+    page = admin_role_client.get("/admin/core/agentapikey/add/").content.decode()
+    for field in ("max_nodes", "new_nodes_per_minute", "require_node_approval"):
+        assert f'name="{field}"' in page
