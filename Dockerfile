@@ -22,4 +22,4 @@ RUN DATABASE_URL=postgresql://build@127.0.0.1/none REDIS_URL=redis://127.0.0.1:6
 
 USER mailmon
 EXPOSE 8000 8001
-CMD ["python", "-m", "daphne", "-b", "0.0.0.0", "-p", "8000", "mailmon.asgi:application"]
+CMD ["python", "-m", "mailmon.daphne_server", "-b", "0.0.0.0", "-p", "8000", "mailmon.asgi:application"]

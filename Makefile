@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PORT ?= 8000
 
-.PHONY: install demo serve test test-fast test-browser lint bench browser-deps migrate clean stop-embedded check-deploy
+.PHONY: install demo serve test test-fast test-browser lint bench browser-deps nginx-deps migrate clean stop-embedded check-deploy
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,10 +33,14 @@ serve: install
 browser-deps:
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || echo "chromium missing: browser tests will be skipped (apt-get install chromium)"; }
 
-test: install browser-deps
+# nginx for the proxy-config tests (tests/core/test_nginx.py).
+nginx-deps:
+	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null) || echo "nginx missing: proxy tests will be skipped (apt-get install nginx)"; }
+
+test: install browser-deps nginx-deps
 	$(PY) -m pytest -q
 
-test-fast: install
+test-fast: install nginx-deps
 	$(PY) -m pytest -q -m "not browser and not slow"
 
 test-browser: install browser-deps

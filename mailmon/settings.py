@@ -102,7 +102,22 @@ CACHES = {
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [{"address": REDIS_URLS["channels"]}], "capacity": 500, "expiry": 30},
+        "CONFIG": {
+            "hosts": [
+                {
+                    "address": REDIS_URLS["channels"],
+                    # channels-redis waits for messages with a blocking BZPOPMIN of 5 s; redis-py's
+                    # default 5 s socket timeout would cut that read off and drop every idle
+                    # socket with 1011 (issue 6). Reads may take the blocking time plus a margin;
+                    # connecting stays quick, and an idle connection is checked before reuse.
+                    "socket_timeout": 30,
+                    "socket_connect_timeout": 5,
+                    "health_check_interval": 30,
+                }
+            ],
+            "capacity": 500,
+            "expiry": 30,
+        },
     }
 }
 
@@ -136,6 +151,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "django_htmx",
     "channels",
+    "axes",  # login lockout (apps/core/login_limit.py); after auth, before our apps
     "apps.core",
     "apps.nodes",
     "apps.pools",
@@ -158,6 +174,11 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "apps.core.middleware.LoginRequiredMiddleware",
+    "axes.middleware.AxesMiddleware",  # turns a locked-out login into our 429 (last, as axes asks)
+]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out address before any password check
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "mailmon.urls"
@@ -190,8 +211,20 @@ if TESTING:  # the default PBKDF2 cost dominates a suite that logs in hundreds o
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
-LOGIN_RATE_LIMIT = envint("MAILMON_LOGIN_RATE_LIMIT", 5, minimum=1)  # failures per window
+LOGIN_RATE_LIMIT = envint("MAILMON_LOGIN_RATE_LIMIT", 5, minimum=1)  # failures per address per window
 LOGIN_RATE_WINDOW = envint("MAILMON_LOGIN_RATE_WINDOW", 300, minimum=1)  # seconds
+# django-axes does the counting (apps/core/login_limit.py maps the two settings above onto it).
+# Failures count per client address, whichever usernames they try; a success resets nothing,
+# so a spray that logs in with a known password now and then is still throttled, and failures
+# from one address never lock the user out from another. Admin -> Access attempts unlocks.
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_FAILURE_LIMIT = "apps.core.login_limit.failure_limit"
+AXES_COOLOFF_TIME = "apps.core.login_limit.cool_off"
+AXES_CLIENT_IP_CALLABLE = "apps.core.login_limit.client_ip"
+AXES_LOCKOUT_CALLABLE = "apps.core.login_limit.locked_out_response"
+AXES_RESET_ON_SUCCESS = False
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False  # the window is fixed: a locked-out address may retry after it
+AXES_VERBOSE = False
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -234,7 +267,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SERVE_PERMISSIONS": ["apps.core.permissions.HasRole"],  # a user without a group gets 403
 }
 API_KEY_CUSTOM_HEADER = None  # agents send "Authorization: Api-Key <key>"
 
@@ -257,6 +290,9 @@ if MAILMON_DELIVERY_YELLOW_MS <= MAILMON_DELIVERY_GREEN_MS:
 
 # --- Event ingest (docs/events.md): limits, backpressure and worker batch size ---
 MAILMON_INGEST_MAX_BODY_BYTES = envint("MAILMON_INGEST_MAX_BODY_BYTES", 32 * 1024 * 1024, minimum=1024)
+# Request bodies on every other path (apps/core/body_limit.py; the nginx config applies the same).
+MAILMON_MAX_BODY_BYTES = envint("MAILMON_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
+MAILMON_ANONYMOUS_MAX_BODY_BYTES = envint("MAILMON_ANONYMOUS_MAX_BODY_BYTES", 64 * 1024, minimum=1024)
 MAILMON_INGEST_MAX_BACKLOG = envint("MAILMON_INGEST_MAX_BACKLOG", 1_000_000, minimum=1)  # events in the inbox
 MAILMON_INGEST_RETRY_AFTER = envint("MAILMON_INGEST_RETRY_AFTER", 5, minimum=1)  # seconds, on 429/503
 MAILMON_INGEST_BATCH_EVENTS = envint("MAILMON_INGEST_BATCH_EVENTS", 5000, minimum=1)  # per worker transaction
@@ -264,6 +300,10 @@ MAILMON_INGEST_RULES_REFRESH = envfloat("MAILMON_INGEST_RULES_REFRESH", 10.0)  #
 
 # --- Health ---
 MAILMON_HEARTBEAT_MAX_AGE = envfloat("MAILMON_HEARTBEAT_MAX_AGE", 120.0)
+# Agent keys registering nodes automatically (apps/nodes/services.py: nodes_ensure): per-key caps.
+MAILMON_NODES_PER_KEY = envint("MAILMON_NODES_PER_KEY", 500, minimum=0)
+MAILMON_NEW_NODES_PER_MINUTE = envint("MAILMON_NEW_NODES_PER_MINUTE", 60, minimum=0)
+MAILMON_NODE_APPROVAL_REQUIRED = envbool("MAILMON_NODE_APPROVAL_REQUIRED", False)
 MAILMON_NODE_SILENT_AFTER = envint("MAILMON_NODE_SILENT_AFTER", 60, minimum=1)  # seconds without a report: offline
 
 # --- Security (production) ---

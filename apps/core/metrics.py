@@ -27,6 +27,10 @@ def declare_counter(name: str, help_text: str) -> None:
     COUNTERS[name] = help_text
 
 
+STACK_RESTARTS = "mailmon_stack_restarts_total"
+declare_counter(STACK_RESTARTS, "Processes run_stack restarted after they died, by process")
+
+
 def counter_inc(name: str, amount: int = 1, **labels: str) -> None:
     if name not in COUNTERS:
         raise KeyError(f"counter {name!r} is not declared")

@@ -72,6 +72,18 @@ class AgentAPIKey(AbstractAPIKey):
         help_text="Addresses allowed to use this key (CIDR, comma-separated); empty allows any.",
     )
     last_used_at = models.DateTimeField(null=True, blank=True)
+    max_nodes = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Most nodes this key may register automatically; empty: MAILMON_NODES_PER_KEY."
+    )
+    new_nodes_per_minute = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Most new hostnames per minute this key may register; empty: "
+        "MAILMON_NEW_NODES_PER_MINUTE."
+    )
+    require_node_approval = models.BooleanField(
+        default=False,
+        help_text="Nodes this key registers wait for an admin's approval (MAILMON_NODE_APPROVAL_REQUIRED does "
+        "this for every key).",
+    )
 
     objects = AgentAPIKeyManager()
 
@@ -89,6 +101,13 @@ class AgentAPIKey(AbstractAPIKey):
         except ValueError:
             return False
         return any(ip in ipaddress.ip_network(cidr, strict=False) for cidr in self.allowed_cidrs)
+
+    def node_cap(self) -> int:
+        return self.max_nodes if self.max_nodes is not None else settings.MAILMON_NODES_PER_KEY
+
+    def new_node_rate(self) -> int:
+        rate = self.new_nodes_per_minute
+        return rate if rate is not None else settings.MAILMON_NEW_NODES_PER_MINUTE
 
     @property
     def scope(self) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from rest_framework import permissions
 
 from .agent_auth import AgentPrincipal
+from .roles import has_role
 
 
 class ModelPermissions(permissions.DjangoModelPermissions):
@@ -34,6 +35,14 @@ class HasPerm(permissions.BasePermission):
     def has_permission(self, request, view) -> bool:
         user = request.user
         return bool(user and user.is_authenticated and user.has_perm(self.perm))
+
+
+class HasRole(permissions.BasePermission):
+    """Any role (Viewer, Operator, Admin): the OpenAPI schema and docs, which show no data but
+    describe every endpoint, are for the portal's users only."""
+
+    def has_permission(self, request, view) -> bool:
+        return has_role(request.user)
 
 
 class IsAgent(permissions.BasePermission):

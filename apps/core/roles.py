@@ -15,6 +15,17 @@ ROLES = (VIEWER, OPERATOR, ADMIN)
 OPERATIONAL_APPS = ["nodes", "ips", "pools", "events", "dnsbl", "alerts", "reports", "warmup"]
 
 
+def has_role(user) -> bool:
+    """Whether ``user`` may see anything at all: logged in, active, and in a role (or superuser).
+
+    A user without a group is refused everywhere, like an anonymous one: pages, API,
+    schema and docs, ``/health/detailed`` and the live websocket.
+    """
+    if not (user and user.is_authenticated and user.is_active):
+        return False
+    return user.is_superuser or user.groups.filter(name__in=ROLES).exists()
+
+
 def role_permissions(role: str, permissions):
     """Which of ``permissions`` (a Permission queryset) the role gets."""
     mailmon = permissions.filter(content_type__app_label__in=OPERATIONAL_APPS + ["core"])

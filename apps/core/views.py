@@ -10,31 +10,15 @@ from django.http import HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from . import health, metrics, ratelimit
-from .netutil import client_address
+from . import health, metrics
+from .roles import has_role
 
 
 class LoginView(auth_views.LoginView):
-    """Django's login, refusing with 429 after too many failures from one address or for one user."""
+    """Django's login; django-axes (apps/core/login_limit.py) answers 429 to a locked-out address."""
 
     template_name = "core/login.html"
     redirect_authenticated_user = True
-
-    def post(self, request, *args, **kwargs):
-        address = client_address(request.META)
-        username = request.POST.get("username", "")
-        if ratelimit.login_blocked(address, username):
-            response = self.render_to_response(
-                self.get_context_data(form=self.get_form(), rate_limited=True), status=429
-            )
-            response["Retry-After"] = str(settings.LOGIN_RATE_WINDOW)
-            return response
-        response = super().post(request, *args, **kwargs)
-        if request.user.is_authenticated:
-            ratelimit.login_succeeded(address, username)
-        else:
-            ratelimit.login_failed(address, username)
-        return response
 
 
 @never_cache
@@ -61,6 +45,8 @@ def health_live(request):
 def health_detailed(request):
     if not request.user.is_authenticated:
         return JsonResponse({"detail": "Authentication required."}, status=401)
+    if not has_role(request.user):
+        return JsonResponse({"detail": "Your account has no mailmon role."}, status=403)
     results = health.run_checks()
     failing = [name for name, (ok, _) in results.items() if not ok]
     return JsonResponse(

@@ -6,16 +6,21 @@ from apps.core.admin import AuditedModelAdmin
 from apps.core.netutil import client_address
 
 from .models import Node, NodeMetric
-from .services import node_maintenance_set
+from .services import node_maintenance_set, nodes_approve
 
 
 @admin.register(Node)
 class NodeAdmin(AuditedModelAdmin):
-    list_display = ["hostname", "role", "address", "subnet_label", "status", "last_seen"]
-    list_filter = ["role", "status", "subnet_label"]
+    list_display = ["hostname", "role", "address", "subnet_label", "status", "approved", "last_seen", "registered_by"]
+    list_filter = ["approved", "role", "status", "subnet_label"]
     search_fields = ["hostname", "address", "subnet_label"]
-    readonly_fields = ["last_seen", "created_at", "updated_at"]
-    actions = ["start_maintenance", "end_maintenance"]
+    readonly_fields = ["last_seen", "created_at", "updated_at", "registered_by"]
+    actions = ["approve", "start_maintenance", "end_maintenance"]
+
+    @admin.action(description="Approve selected nodes (show them in the fleet)", permissions=["change"])
+    def approve(self, request, queryset):
+        count = nodes_approve(nodes=queryset, actor=request.user, remote_addr=client_address(request.META))
+        self.message_user(request, f"{count} node{'s' if count != 1 else ''} approved.")
 
     def _set_maintenance(self, request, queryset, on: bool) -> None:
         for node in queryset:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.generics import ListAPIView
@@ -16,7 +16,7 @@ from apps.core.permissions import IsAgent
 from .choices import NodeRole, NodeStatus
 from .models import Node
 from .selectors import node_list
-from .services import node_metric_record
+from .services import NodeRegistrationRefused, node_metric_record
 
 
 class NodeListApi(ListAPIView):
@@ -25,7 +25,9 @@ class NodeListApi(ListAPIView):
     class OutputSerializer(serializers.ModelSerializer):
         class Meta:
             model = Node
-            fields = ["id", "hostname", "role", "address", "subnet_label", "status", "last_seen", "metadata"]
+            fields = [
+                "id", "hostname", "role", "address", "subnet_label", "status", "approved", "last_seen", "metadata",
+            ]
 
     serializer_class = OutputSerializer
     queryset = Node.objects.none()  # for the model permission check
@@ -73,7 +75,14 @@ class NodeMetricsIngestApi(APIView):
         queue_size = serializers.IntegerField(min_value=0, required=False, allow_null=True)
         services = serializers.DictField(child=serializers.BooleanField(), required=False)
 
-    @extend_schema(request=InputSerializer, responses={202: NodeListApi.OutputSerializer})
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            202: NodeListApi.OutputSerializer,
+            403: OpenApiResponse(description="Key scoped to another node, or the key's node limit reached."),
+            429: OpenApiResponse(description="Too many new hostnames this minute for this key (Retry-After)."),
+        },
+    )
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -82,5 +91,13 @@ class NodeMetricsIngestApi(APIView):
         key = request.auth
         if key.node_id and key.node.hostname != hostname:
             raise PermissionDenied(f"this key speaks only for {key.node.hostname}")
-        node = node_metric_record(hostname=hostname, time=values.pop("time", None) or timezone.now(), **values)
+        try:
+            node = node_metric_record(
+                hostname=hostname, time=values.pop("time", None) or timezone.now(), key=key, **values
+            )
+        except NodeRegistrationRefused as refused:
+            response = Response({"detail": str(refused)}, status=refused.status)
+            if refused.retry_after:
+                response["Retry-After"] = str(refused.retry_after)
+            return response
         return Response(NodeListApi.OutputSerializer(node).data, status=202)

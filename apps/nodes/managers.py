@@ -4,6 +4,13 @@ from django.db import models
 
 
 class NodeQuerySet(models.QuerySet):
+    def fleet(self):
+        """Nodes shown as the fleet: everything but those waiting for an admin's approval."""
+        return self.filter(approved=True)
+
+    def pending_approval(self):
+        return self.filter(approved=False)
+
     def with_role(self, role: str):
         return self.filter(role=role)
 

@@ -21,6 +21,20 @@ class Node(models.Model):
     status = models.CharField(max_length=16, choices=NodeStatus.choices, default=NodeStatus.UNKNOWN, db_index=True)
     last_seen = models.DateTimeField(null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
+    approved = models.BooleanField(
+        default=True,
+        db_index=True,
+        help_text="Unticked: registered by an agent while approval is required (MAILMON_NODE_APPROVAL_REQUIRED "
+        "or the key's setting); its reports are kept but it is not shown as part of the fleet until approved.",
+    )
+    registered_by = models.ForeignKey(
+        "core.AgentAPIKey",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="registered_nodes",
+        help_text="The agent key whose report registered this node (counts against the key's node limit).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -15,8 +15,13 @@
       const payload = JSON.parse(msg.data);
       document.dispatchEvent(new CustomEvent("mailmon:live", { detail: payload }));
     };
-    ws.onclose = () => {
+    ws.onclose = (event) => {
       if (dot) dot.classList.remove("on");
+      // 4401 not logged in (session ended), 4403 no role: retrying cannot help (docs/api.md).
+      if (event.code === 4401 || event.code === 4403) {
+        if (dot) dot.title = event.code === 4401 ? "live updates stopped: log in again" : "live updates: no role";
+        return;
+      }
       setTimeout(connect, delay);
       delay = Math.min(delay * 2, 30000);
     };

@@ -80,7 +80,9 @@ def live_url(django_db_setup, django_db_blocker, tmp_path_factory) -> str:
     """Start daphne on the test database (HTTP + websockets); stopped at the end of the session."""
     port = processes.free_port()
     log = tmp_path_factory.mktemp("live-server") / "daphne.log"
-    proc = processes.start(["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "mailmon.asgi:application"], log)
+    proc = processes.start(
+        ["-m", "mailmon.daphne_server", "-b", "127.0.0.1", "-p", str(port), "mailmon.asgi:application"], log
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         processes.wait_for(lambda: _answers(url + "/health/live"), timeout=60, what="daphne", procs=[proc])

@@ -18,7 +18,7 @@ def test_compose_runs_timescaledb_redis_web_ingest_worker_and_beat():
     services = _compose()["services"]
     assert services["db"]["image"] == "timescale/timescaledb:latest-pg16"
     assert {"redis", "migrate", "web", "ingest", "worker", "beat"} <= services.keys()
-    assert "daphne" in services["web"]["command"] and "gunicorn" in services["ingest"]["command"]
+    assert "mailmon.daphne_server" in services["web"]["command"] and "gunicorn" in services["ingest"]["command"]
     assert services["worker"]["command"][4:6] == ["mailmon", "worker"]
     assert services["beat"]["command"][4:6] == ["mailmon", "beat"]
 
@@ -41,3 +41,14 @@ def test_the_app_waits_for_migrations_and_healthy_servers():
     services = _compose()["services"]
     assert services["web"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert services["migrate"]["depends_on"]["db"]["condition"] == "service_healthy"
+
+
+def test_only_the_nginx_proxy_is_published_and_the_portal_trusts_only_it():
+    services = _compose()["services"]
+    published = {name for name, service in services.items() if service.get("ports")}
+    assert published == {"proxy"}
+    assert services["proxy"]["image"].startswith("nginx:")
+    assert "./deploy/nginx/mailmon.conf:/etc/nginx/conf.d/default.conf:ro" in services["proxy"]["volumes"]
+    address = services["proxy"]["networks"]["mailmon"]["ipv4_address"]
+    for name in ("web", "ingest", "worker", "beat"):
+        assert services[name]["environment"]["MAILMON_TRUSTED_PROXIES"] == address

@@ -13,15 +13,16 @@ from apps.core.live import broadcast
 from apps.nodes.choices import NodeStatus
 from apps.nodes.tasks import refresh_status_task
 from mailmon.asgi import application
-from tests.factories import NodeFactory
+from tests.factories import NodeFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
 ORIGIN = (b"origin", b"http://testserver")
+HOST = (b"host", b"testserver")
 
 
 def _headers(client=None) -> list[tuple[bytes, bytes]]:
-    headers = [ORIGIN]
+    headers = [HOST, ORIGIN]
     if client is not None:
         headers.append((b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()))
     return headers
@@ -31,27 +32,58 @@ def _communicator(client=None, streams: str = "fleet") -> WebsocketCommunicator:
     return WebsocketCommunicator(application, f"/ws/live/?streams={streams}", headers=_headers(client))
 
 
-def test_an_anonymous_socket_is_refused():
+def _close_code(headers) -> tuple[bool, int | None]:
+    """Open a socket with ``headers``; whether the handshake succeeded and the close code that followed."""
+
     async def scenario():
-        communicator = _communicator()
+        communicator = WebsocketCommunicator(application, "/ws/live/?streams=fleet", headers=headers)
         connected, code = await communicator.connect()
+        if connected:
+            message = await communicator.receive_output(timeout=5)
+            code = message.get("code") if message["type"] == "websocket.close" else None
         await communicator.disconnect()
         return connected, code
 
-    connected, code = async_to_sync(scenario)()
-    assert not connected
-    assert code == 4401
+    return async_to_sync(scenario)()
 
 
-def test_a_socket_from_a_foreign_origin_is_refused(viewer_client):
-    async def scenario():
-        headers = [(b"origin", b"http://evil.example"), _headers(viewer_client)[1]]
-        communicator = WebsocketCommunicator(application, "/ws/live/", headers=headers)
-        connected, _ = await communicator.connect()
-        await communicator.disconnect()
-        return connected
+def test_an_anonymous_socket_is_closed_with_4401():
+    assert _close_code(_headers()) == (True, 4401)
 
-    assert async_to_sync(scenario)() is False
+
+def test_a_socket_of_a_user_without_a_role_is_closed_with_4403(client):
+    client.force_login(UserFactory(username="no-role"))
+    assert _close_code(_headers(client)) == (True, 4403)
+
+
+@pytest.mark.parametrize(
+    "origin",
+    ["http://127.0.0.1:9999", "https://localhost", "https://127.0.0.1:8000", "http://localhost:8000",
+     "http://evil.example", "null", "http://127.0.0.1:8000.evil.example"],
+)
+def test_a_socket_from_another_origin_is_refused(viewer_client, origin):
+    headers = [(b"host", b"127.0.0.1:8000"), (b"origin", origin.encode()), _headers(viewer_client)[-1]]
+    assert _close_code(headers)[0] is False
+
+
+def test_a_socket_without_an_origin_is_refused(viewer_client):
+    assert _close_code([(b"host", b"127.0.0.1:8000"), _headers(viewer_client)[-1]])[0] is False
+
+
+@pytest.mark.parametrize(
+    ("host", "origin"),
+    [("127.0.0.1:8000", "http://127.0.0.1:8000"), ("localhost", "http://localhost:80"), ("[::1]:8000", "http://[::1]:8000")],
+)
+def test_a_socket_from_the_pages_own_origin_is_accepted(viewer_client, host, origin):
+    headers = [(b"host", host.encode()), (b"origin", origin.encode()), _headers(viewer_client)[-1]]
+    assert _close_code(headers) == (True, None)  # accepted, then the hello message
+
+
+def test_behind_a_tls_proxy_the_page_origin_is_https(viewer_client, settings):
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    base = [(b"host", b"localhost"), (b"x-forwarded-proto", b"https"), _headers(viewer_client)[-1]]
+    assert _close_code([*base, (b"origin", b"https://localhost")]) == (True, None)
+    assert _close_code([*base, (b"origin", b"http://localhost")])[0] is False
 
 
 def test_a_logged_in_user_receives_what_broadcast_sends(viewer_client):

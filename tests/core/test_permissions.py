@@ -44,7 +44,9 @@ def test_a_user_without_a_role_gets_403_on_pages_api_and_admin(nobody_client):
     assert nobody_client.get("/").status_code == 403
     assert nobody_client.get("/nodes/").status_code == 403
     assert nobody_client.get("/api/v1/nodes").status_code == 403
-    assert nobody_client.get("/api/schema/").status_code == 200  # the schema is documentation, not data
+    assert nobody_client.get("/api/schema/").status_code == 403
+    assert nobody_client.get("/api/docs/").status_code == 403
+    assert nobody_client.get("/health/detailed").status_code == 403
     assert nobody_client.get("/admin/").status_code == 403
     assert nobody_client.get("/admin/nodes/node/").status_code == 403
 

@@ -85,3 +85,46 @@ def test_run_stack_serves_the_portal_and_stops_every_process_on_ctrl_c(client, t
     assert alive == [], f"still running after Ctrl-C: {[p.cmdline() for p in alive]}"
     assert "mailmon stopped." in processes.log_tail(stack)
     assert "WorkerLostError" not in processes.log_tail(stack, 100000)
+
+
+def test_run_stack_restarts_a_killed_process_and_counts_it_in_metrics(client, tmp_path):
+    """kill -9 daphne (the web process): it comes back, the rest kept running, /metrics counts it."""
+    import signal
+    import urllib.request
+
+    import psutil
+
+    port = processes.free_port()
+    command = ["manage.py", "run_stack", "--port", str(port), "--concurrency", "1"]
+    stack = processes.start(command, tmp_path / "stack.log")
+
+    def live() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/live", timeout=3) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    def web_pid() -> int | None:
+        for child in psutil.Process(stack.pid).children():
+            if "mailmon.daphne_server" in child.cmdline():
+                return child.pid
+        return None
+
+    try:
+        processes.wait_for(live, timeout=120, what="run_stack web", procs=[stack], interval=1)
+        others = {c.pid for c in psutil.Process(stack.pid).children()} - {web_pid()}
+        first = web_pid()
+        psutil.Process(first).send_signal(signal.SIGKILL)
+        processes.wait_for(lambda: web_pid() not in (None, first) and live(), timeout=60,
+                           what="web restarted", procs=[stack], interval=0.5)
+        assert stack.poll() is None
+        assert others <= {c.pid for c in psutil.Process(stack.pid).children()}  # nothing else was restarted
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            metrics = response.read().decode()
+        assert 'mailmon_stack_restarts_total{process="web"} 1.0' in metrics
+        assert "web exited with -9; restarting in 1 s" in processes.log_tail(stack)
+        stack.send_signal(signal.SIGINT)
+        assert stack.wait(timeout=30) == 0
+    finally:
+        processes.stop(stack)

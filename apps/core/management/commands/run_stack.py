@@ -1,20 +1,33 @@
 """Run the portal's processes together: daphne, a Celery worker, beat (and the demo traffic).
 
-``make serve`` and ``make demo`` use it; Ctrl-C (or SIGTERM) stops every process cleanly.
-In production run the same commands under systemd or compose (see compose.yaml).
+``make serve`` and ``make demo`` use it. A process that dies is started again after a
+backoff (1 s, doubling to 60 s; back to 1 s once it has run for a minute), logged and
+counted in ``/metrics`` as ``mailmon_stack_restarts_total{process=...}``: ingest keeps
+running when, say, beat crashes. Only Ctrl-C (or SIGTERM) stops the stack, every process
+cleanly. In production run the same commands under systemd or compose (see compose.yaml).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
+
+from apps.core.metrics import STACK_RESTARTS, counter_inc
+
+log = logging.getLogger("mailmon.run_stack")
+
+BACKOFF_FIRST = 1.0  # seconds before the first restart
+BACKOFF_MAX = 60.0
+STABLE_AFTER = 60.0  # a process that ran this long restarts after BACKOFF_FIRST again
 
 
 def stack_commands(port: int, *, demo: bool, concurrency: int) -> dict[str, list[str]]:
@@ -23,7 +36,7 @@ def stack_commands(port: int, *, demo: bool, concurrency: int) -> dict[str, list
     log_dir.mkdir(parents=True, exist_ok=True)
     commands = {
         # Access logs go to var/log/ so the terminal shows what matters (errors, the URL).
-        "web": [python, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+        "web": [python, "-m", "mailmon.daphne_server", "-b", "127.0.0.1", "-p", str(port),
                 "--access-log", str(log_dir / "daphne-access.log"), "mailmon.asgi:application"],
         "worker": [python, "-m", "celery", "-A", "mailmon", "worker", "-l", "warning",
                    "--concurrency", str(concurrency), "-n", "worker@%h"],
@@ -42,6 +55,39 @@ def stack_commands(port: int, *, demo: bool, concurrency: int) -> dict[str, list
     return commands
 
 
+@dataclass
+class Child:
+    """One process of the stack and when it may be started again."""
+
+    name: str
+    command: list[str]
+    env: dict[str, str]
+    proc: subprocess.Popen | None = None
+    started_at: float = 0.0
+    backoff: float = BACKOFF_FIRST
+    restart_at: float | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(self.command, env=self.env, cwd=settings.BASE_DIR, start_new_session=True)
+        self.started_at = time.monotonic()
+        self.restart_at = None
+
+    def check(self, now: float) -> str | None:
+        """Restart the process when its backoff has passed; a message when it has just died."""
+        if self.restart_at is not None:
+            if now >= self.restart_at:
+                self.start()
+            return None
+        if self.proc is None or self.proc.poll() is None:
+            return None
+        if now - self.started_at >= STABLE_AFTER:
+            self.backoff = BACKOFF_FIRST
+        self.restart_at = now + self.backoff
+        message = f"{self.name} exited with {self.proc.returncode}; restarting in {self.backoff:.0f} s"
+        self.backoff = min(self.backoff * 2, BACKOFF_MAX)
+        return message
+
+
 class Command(BaseCommand):
     help = "Start daphne + Celery worker + beat (+ traffic simulator with --demo) and stop them on Ctrl-C."
 
@@ -52,9 +98,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, port: int, demo: bool, concurrency: int, **options):
         env = {**os.environ, "DATABASE_URL": settings.DATABASE_URL, "REDIS_URL": settings.REDIS_URL}
-        procs: dict[str, subprocess.Popen] = {}
-        for name, command in stack_commands(port, demo=demo, concurrency=concurrency).items():
-            procs[name] = subprocess.Popen(command, env=env, cwd=settings.BASE_DIR, start_new_session=True)
+        commands = stack_commands(port, demo=demo, concurrency=concurrency)
+        children = [Child(name, command, env) for name, command in commands.items()]
+        for child in children:
+            child.start()
         self.stdout.write(self.style.SUCCESS(f"mailmon is running on http://127.0.0.1:{port}/  (Ctrl-C stops it)"))
         stopping = False
 
@@ -66,13 +113,19 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, stop)
         try:
             while not stopping:
-                for name, proc in procs.items():
-                    if proc.poll() is not None:
-                        self.stderr.write(f"{name} exited with {proc.returncode}; stopping the stack")
-                        stopping = True
+                for child in children:
+                    if message := child.check(time.monotonic()):
+                        self._restarted(child, message)
                 time.sleep(0.5)
         finally:
-            self._stop_all(procs)
+            self._stop_all({child.name: child.proc for child in children if child.proc is not None})
+
+    def _restarted(self, child: Child, message: str) -> None:
+        self.stderr.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}")
+        try:
+            counter_inc(STACK_RESTARTS, process=child.name)
+        except Exception:  # Redis down: the restart matters more than its count
+            log.warning("restart of %s not counted: Redis unreachable", child.name)
 
     def _stop_all(self, procs: dict[str, subprocess.Popen]) -> None:
         # Clients first, so that no request to daphne/gunicorn is cut off mid-way.
