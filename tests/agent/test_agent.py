@@ -41,6 +41,11 @@ def _config(**overrides) -> agent.Config:
     return agent.Config(**values)
 
 
+@pytest.fixture(autouse=True)
+def _spool(tmp_path, monkeypatch):
+    monkeypatch.setenv("MAILMON_SPOOL", str(tmp_path / "spool"))
+
+
 # --- against the real portal ------------------------------------------------------------------------
 
 
@@ -86,8 +91,9 @@ def test_a_key_scoped_to_another_node_and_an_unknown_key_exit_2(live_server):
     assert not Node.objects.filter(hostname="mine.example.net").exists()
 
 
-def test_an_unreachable_portal_exits_1():
+def test_an_unreachable_portal_exits_1_and_keeps_the_report(tmp_path):
     assert agent.main(["--once", "--url", "http://127.0.0.1:9", "--api-key", "k", "--timeout", "2"]) == 1
+    assert len(list((tmp_path / "spool" / "metrics").glob("*.req"))) == 1
 
 
 @pytest.mark.slow
@@ -95,6 +101,7 @@ def test_an_unreachable_portal_exits_1():
 def test_it_runs_standalone_without_django(live_server, key):
     """The script is copied onto mail servers: it must not need the portal's code."""
     env = {"PATH": os.environ["PATH"], "MAILMON_URL": live_server.url, "MAILMON_API_KEY": key,
+           "MAILMON_SPOOL": os.environ["MAILMON_SPOOL"],
            "MAILMON_HOSTNAME": "standalone.example.net", "MAILMON_ROLE": "haraka"}  # fmt: skip
     done = subprocess.run([sys.executable, "-I", str(AGENT_PATH), "--once"], env=env, capture_output=True,
                           text=True, timeout=60, cwd="/")  # fmt: skip
@@ -228,15 +235,7 @@ def test_disks_report_real_filesystems_only():
     assert list(agent.disks(_config(mounts=("/",)), fake)) == ["/"]
 
 
-# --- backoff ----------------------------------------------------------------------------------------
-
-
-def test_backoff_doubles_up_to_five_minutes():
-    rng = random.Random(1)
-    assert agent.next_delay(0, 15, rng) == 15
-    delays = [agent.next_delay(n, 15, rng) for n in range(1, 10)]
-    assert 24 <= delays[0] <= 36 and 48 <= delays[1] <= 72
-    assert all(d <= 360 for d in delays) and delays[-1] >= 240
+# --- the loop ---------------------------------------------------------------------------------------
 
 
 class _Recorder(threading.Event):
@@ -254,27 +253,7 @@ class _Recorder(threading.Event):
         return self.is_set()
 
 
-def test_the_loop_backs_off_while_the_portal_fails_and_returns_to_its_interval(monkeypatch):
-    statuses = [OSError("connection refused"), 503, 202, 202]
-
-    def post(config, report):
-        status = statuses.pop(0)
-        if isinstance(status, Exception):
-            raise status
-        return status
-
-    monkeypatch.setattr(agent, "post_report", post)
-    stop = _Recorder(limit=4)
-    runner = agent.Agent(_config(interval=10), psutil, stop=stop, rng=random.Random(2))
-    runner.run()
-    first, second, third, fourth = stop.waits
-    assert 15 <= first <= 24  # 20 s +-20 %, less the time the report took
-    assert 31 <= second <= 48
-    assert 9 <= third <= 10 and 9 <= fourth <= 10
-    assert runner.sent == 2
-
-
-def test_a_failing_collector_is_logged_and_retried_not_fatal(monkeypatch, caplog):
+def test_a_failing_collector_is_logged_and_retried_not_fatal(monkeypatch, caplog, tmp_path):
     calls = []
 
     def collect(config, psutil_module=None, *, cpu_interval=None):
@@ -284,10 +263,10 @@ def test_a_failing_collector_is_logged_and_retried_not_fatal(monkeypatch, caplog
         return {"hostname": config.hostname}
 
     monkeypatch.setattr(agent, "collect", collect)
-    monkeypatch.setattr(agent, "post_report", lambda config, report: 202)
+    monkeypatch.setattr(agent, "send", lambda config, path, body, content_type: agent.Outcome(agent.DONE, 202))
     stop = _Recorder(limit=2)
-    runner = agent.Agent(_config(interval=10), psutil, stop=stop, rng=random.Random(3))
+    runner = agent.Agent(_config(interval=10, spool=str(tmp_path)), psutil, stop=stop, rng=random.Random(3))
     runner.run()
     assert len(calls) == 2 and runner.sent == 1
     assert "collecting the report failed" in caplog.text
-    assert stop.waits[0] >= 15  # backed off after the failure
+    assert 9 <= stop.waits[0] <= 10  # the cadence holds
