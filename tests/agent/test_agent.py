@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import random
@@ -10,29 +9,18 @@ import subprocess
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from types import SimpleNamespace
 
 import psutil
 import pytest
-from django.conf import settings
 
 from apps.nodes.choices import NodeRole, NodeStatus
 from apps.nodes.models import Node, NodeMetric
+from tests.agent.modules import AGENT_DIR
+from tests.agent.modules import mailmon_agent as agent
 from tests.factories import NodeFactory, make_agent_key
 
-AGENT_PATH = Path(settings.BASE_DIR) / "agent" / "mailmon_agent.py"
-
-
-def _load_agent():
-    spec = importlib.util.spec_from_file_location("mailmon_agent", AGENT_PATH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["mailmon_agent"] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
-agent = _load_agent()
+AGENT_PATH = AGENT_DIR / "mailmon_agent.py"
 MY_PROCESS = psutil.Process().name()
 
 
