@@ -472,6 +472,19 @@ def clock_skew(headers: dict) -> float | None:
     return None if portal is None else time.time() - portal
 
 
+_skew_warned = {"at": -1e9}
+SKEW_WARNING_EVERY = 600.0
+
+
+def warn_clock_skew(skew: float | None, limit: float) -> None:
+    """Warn (at most every 10 minutes) when this clock is far from the portal's."""
+    if skew is None or abs(skew) <= limit or time.monotonic() - _skew_warned["at"] < SKEW_WARNING_EVERY:
+        return
+    _skew_warned["at"] = time.monotonic()
+    log.warning("this clock is %+.0f s off the portal's (its Date header): reports and events are stored "
+                "at the wrong time; run NTP (chrony or systemd-timesyncd)", skew)  # fmt: skip
+
+
 def send(config: Config, path: str, body: bytes, content_type: str = "application/json") -> Outcome:
     """One attempt, classified by the retry contract (docs/events.md): 2xx done, 429/5xx/no
     answer again, any other 4xx never again."""
@@ -480,10 +493,7 @@ def send(config: Config, path: str, body: bytes, content_type: str = "applicatio
     except (OSError, ValueError) as exc:  # URLError, timeouts, refused connections, bad URL
         return Outcome(RETRY, detail=f"cannot reach {config.url}: {getattr(exc, 'reason', exc)}")
     detail = answer[:300].decode(errors="replace")
-    skew = clock_skew(headers)
-    if skew is not None and abs(skew) > config.max_clock_skew:
-        log.warning("this clock is %+.0f s off the portal's (its Date header): reports and events are stored "
-                    "at the wrong time; run NTP (chrony or systemd-timesyncd)", skew)  # fmt: skip
+    warn_clock_skew(clock_skew(headers), config.max_clock_skew)
     if 200 <= status < 300:
         return Outcome(DONE, status, detail=detail)
     if status == 429 or status >= 500:
