@@ -99,12 +99,21 @@ def base_parser(env: Mapping[str, str], prog: str = "mailmon-agent", **kwargs: A
     parser.add_argument("--url", default=env.get("MAILMON_URL"), help="Portal base URL (MAILMON_URL).")
     parser.add_argument("--api-key", default=None, help="Agent API key (MAILMON_API_KEY or MAILMON_API_KEY_FILE).")
     parser.add_argument("--hostname", default=env.get("MAILMON_HOSTNAME") or socket.getfqdn(), help="Node name.")
-    parser.add_argument("--spool", default=env.get("MAILMON_SPOOL") or DEFAULT_SPOOL,
-                        help=f"Directory for unsent reports and state (MAILMON_SPOOL, default {DEFAULT_SPOOL}).")
-    parser.add_argument("--spool-max", default=env.get("MAILMON_SPOOL_MAX") or "20000",
-                        help="Most entries kept per stream; the oldest are dropped (MAILMON_SPOOL_MAX).")
-    parser.add_argument("--max-backoff", default=env.get("MAILMON_MAX_BACKOFF") or "60",
-                        help="Longest wait between retries, seconds (MAILMON_MAX_BACKOFF).")
+    parser.add_argument(
+        "--spool",
+        default=env.get("MAILMON_SPOOL") or DEFAULT_SPOOL,
+        help=f"Directory for unsent reports and state (MAILMON_SPOOL, default {DEFAULT_SPOOL}).",
+    )
+    parser.add_argument(
+        "--spool-max",
+        default=env.get("MAILMON_SPOOL_MAX") or "20000",
+        help="Most entries kept per stream; the oldest are dropped (MAILMON_SPOOL_MAX).",
+    )
+    parser.add_argument(
+        "--max-backoff",
+        default=env.get("MAILMON_MAX_BACKOFF") or "60",
+        help="Longest wait between retries, seconds (MAILMON_MAX_BACKOFF).",
+    )
     parser.add_argument("--timeout", default="10", help="HTTP timeout in seconds.")
     parser.add_argument("--ca-file", default=env.get("MAILMON_CA_FILE"), help="CA bundle for a private TLS CA.")
     parser.add_argument("--once", action="store_true", help="Do one round and exit.")
@@ -117,18 +126,39 @@ def metrics_parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     parser = base_parser(env, description="Report this mail server's health to mailmon.")
     parser.add_argument("--role", default=env.get("MAILMON_ROLE"), help=f"Node role: {', '.join(ROLES)}.")
     parser.add_argument("--interval", default=env.get("MAILMON_INTERVAL") or "15", help="Seconds between reports.")
-    parser.add_argument("--queue-command", default=env.get("MAILMON_QUEUE_COMMAND"),
-                        help="Shell command printing the queue size, e.g. 'postqueue -j | wc -l'.")
-    parser.add_argument("--queue-url", default=env.get("MAILMON_QUEUE_URL"),
-                        help="HTTP URL returning the queue as JSON, e.g. ZoneMTA's http://127.0.0.1:12080/queue/default.")
-    parser.add_argument("--queue-fields", default=env.get("MAILMON_QUEUE_FIELDS", "queued,deferred"),
-                        help="Comma-separated (dotted) JSON fields of --queue-url to add up.")
-    parser.add_argument("--process", action="append", default=_env_list(env, "MAILMON_PROCESSES"),
-                        help="Service up when a process with this name runs; repeat (MAILMON_PROCESSES).")
-    parser.add_argument("--unit", action="append", default=_env_list(env, "MAILMON_UNITS"),
-                        help="Service up when this systemd unit is active; repeat (MAILMON_UNITS).")
-    parser.add_argument("--mount", action="append", default=_env_list(env, "MAILMON_MOUNTS"),
-                        help="Mount point to report; repeat (default: every real filesystem).")
+    parser.add_argument(
+        "--queue-command",
+        default=env.get("MAILMON_QUEUE_COMMAND"),
+        help="Shell command printing the queue size, e.g. 'postqueue -j | wc -l'.",
+    )
+    parser.add_argument(
+        "--queue-url",
+        default=env.get("MAILMON_QUEUE_URL"),
+        help="HTTP URL returning the queue as JSON, e.g. ZoneMTA's http://127.0.0.1:12080/queue/default.",
+    )
+    parser.add_argument(
+        "--queue-fields",
+        default=env.get("MAILMON_QUEUE_FIELDS", "queued,deferred"),
+        help="Comma-separated (dotted) JSON fields of --queue-url to add up.",
+    )
+    parser.add_argument(
+        "--process",
+        action="append",
+        default=_env_list(env, "MAILMON_PROCESSES"),
+        help="Service up when a process with this name runs; repeat (MAILMON_PROCESSES).",
+    )
+    parser.add_argument(
+        "--unit",
+        action="append",
+        default=_env_list(env, "MAILMON_UNITS"),
+        help="Service up when this systemd unit is active; repeat (MAILMON_UNITS).",
+    )
+    parser.add_argument(
+        "--mount",
+        action="append",
+        default=_env_list(env, "MAILMON_MOUNTS"),
+        help="Mount point to report; repeat (default: every real filesystem).",
+    )
     return parser
 
 

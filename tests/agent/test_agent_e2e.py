@@ -50,8 +50,13 @@ def test_a_portal_outage_loses_no_sample_and_replayed_ones_keep_their_time(tmp_p
     env = {"PATH": os.environ["PATH"], "MAILMON_URL": url, "MAILMON_API_KEY": key, "MAILMON_SPOOL": str(tmp_path),
            "MAILMON_HOSTNAME": "outage.example.net", "MAILMON_INTERVAL": "1", "MAILMON_MAX_BACKOFF": "2"}  # fmt: skip
     log = open(tmp_path / "agent.log", "wb")  # noqa: SIM115
-    runner = subprocess.Popen([sys.executable, "-I", AGENT, "run", "-v"], env=env, stdout=log, stderr=subprocess.STDOUT,
-                              start_new_session=True)
+    runner = subprocess.Popen(
+        [sys.executable, "-I", AGENT, "run", "-v"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     runner.log, runner.log_path = log, tmp_path / "agent.log"
     try:
         processes.wait_for(lambda: len(_metrics("outage.example.net")) >= 3, timeout=60, what="first reports",
@@ -108,7 +113,11 @@ def test_check_names_every_configuration_problem_at_once(capsys, monkeypatch):
     assert agent.main(["check", "--interval", "0", "--role", "exchange"]) == 1
     lines = capsys.readouterr().err.strip().splitlines()
     assert [line.split(":")[1].strip() for line in lines] == [
-        "--url/MAILMON_URL", "--api-key/MAILMON_API_KEY", "--role/MAILMON_ROLE", "--interval/MAILMON_INTERVAL"]
+        "--url/MAILMON_URL",
+        "--api-key/MAILMON_API_KEY",
+        "--role/MAILMON_ROLE",
+        "--interval/MAILMON_INTERVAL",
+    ]
 
 
 def test_check_names_an_unreachable_portal(capsys, tmp_path):

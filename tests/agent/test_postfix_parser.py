@@ -75,22 +75,38 @@ def test_event_ids_are_stable_when_the_same_lines_are_read_again():
 @pytest.mark.parametrize(
     ("line", "expected"),
     [
-        ("Nov 25 10:00:03 mx1 postfix/lmtp[1301]: 4Hx2Zm: to=<u1@example.com>, relay=mail.example.com[private/dovecot-lmtp], delay=0.08, delays=0.02/0.01/0.01/0.04, dsn=2.0.0, status=sent (250 2.0.0 <u1@example.com> 8C1lKt0gZ2aLBQAAtrsBCA Saved)",
-         {"type": "delivered", "to": "u1@example.com", "status_code": 250, "transport": "lmtp"}),
-        ("Nov 25 10:00:03 mx1 postfix/local[1302]: 4Hx2Zm: to=<root@mx1.example.com>, orig_to=<root>, relay=local, delay=0.02, delays=0.01/0/0/0.01, dsn=2.0.0, status=sent (delivered to mailbox)",
-         {"type": "delivered", "to": "root@mx1.example.com", "orig_to": "root", "relay": "local"}),
-        ("Nov 25 10:00:03 mx1 postfix/virtual[1303]: 4Hx2Zm: to=<v@example.org>, relay=virtual, delay=0.1, delays=0.05/0/0/0.05, dsn=2.0.0, status=sent (delivered to maildir)",
-         {"type": "delivered", "transport": "virtual"}),
-        ("Nov 25 10:00:03 mx1 postfix/pipe[1304]: 4Hx2Zm: to=<p@example.org>, relay=dovecot, delay=0.3, delays=0.1/0/0/0.2, dsn=5.1.1, status=bounced (user unknown)",
-         {"type": "bounced", "transport": "pipe", "enhanced_status": "5.1.1", "response": "user unknown"}),
-        ("Nov 25 10:00:03 mx1 postfix/error[1305]: 4Hx2Zm: to=<e@dead.example>, relay=none, delay=300, delays=300/0/0/0, dsn=4.4.1, status=deferred (delivery temporarily suspended: connect to mx.dead.example[203.0.113.5]:25: Connection refused)",
-         {"type": "deferred", "transport": "error", "delay_ms": 300000}),
-        ("2026-11-25T10:00:03.412345+01:00 mx1 postfix/smtp[1306]: 4Hx2Zm: to=<r@example.net>, relay=mx.example.net[203.0.113.9]:25, delay=0.5, delays=0.1/0/0.2/0.2, dsn=2.0.0, status=sent (250 ok)",
-         {"type": "delivered", "time": "2026-11-25T10:00:03.412345+01:00"}),
-        ("Nov 25 10:00:03 mx1 postfix-out/smtp[1307]: 4Hx2Zm: to=<o@example.net>, relay=mx.example.net[203.0.113.9]:25, delay=0.5, delays=0.1/0/0.2/0.2, dsn=2.0.0, status=sent (250 ok)",
-         {"type": "delivered", "to": "o@example.net"}),
-        ("Nov 25 10:00:03 mx1 postfix/smtpd[1308]: NOQUEUE: reject: RCPT from unknown[192.0.2.66]: 554 5.7.1 <spam@example.com>: Relay access denied; from=<x@spam.example> to=<spam@example.com> proto=ESMTP helo=<spam>",
-         {"type": "rejected", "to": "spam@example.com", "from": "x@spam.example", "status_code": 554}),
+        (
+            "Nov 25 10:00:03 mx1 postfix/lmtp[1301]: 4Hx2Zm: to=<u1@example.com>, relay=mail.example.com[private/dovecot-lmtp], delay=0.08, delays=0.02/0.01/0.01/0.04, dsn=2.0.0, status=sent (250 2.0.0 <u1@example.com> 8C1lKt0gZ2aLBQAAtrsBCA Saved)",
+            {"type": "delivered", "to": "u1@example.com", "status_code": 250, "transport": "lmtp"},
+        ),
+        (
+            "Nov 25 10:00:03 mx1 postfix/local[1302]: 4Hx2Zm: to=<root@mx1.example.com>, orig_to=<root>, relay=local, delay=0.02, delays=0.01/0/0/0.01, dsn=2.0.0, status=sent (delivered to mailbox)",
+            {"type": "delivered", "to": "root@mx1.example.com", "orig_to": "root", "relay": "local"},
+        ),
+        (
+            "Nov 25 10:00:03 mx1 postfix/virtual[1303]: 4Hx2Zm: to=<v@example.org>, relay=virtual, delay=0.1, delays=0.05/0/0/0.05, dsn=2.0.0, status=sent (delivered to maildir)",
+            {"type": "delivered", "transport": "virtual"},
+        ),
+        (
+            "Nov 25 10:00:03 mx1 postfix/pipe[1304]: 4Hx2Zm: to=<p@example.org>, relay=dovecot, delay=0.3, delays=0.1/0/0/0.2, dsn=5.1.1, status=bounced (user unknown)",
+            {"type": "bounced", "transport": "pipe", "enhanced_status": "5.1.1", "response": "user unknown"},
+        ),
+        (
+            "Nov 25 10:00:03 mx1 postfix/error[1305]: 4Hx2Zm: to=<e@dead.example>, relay=none, delay=300, delays=300/0/0/0, dsn=4.4.1, status=deferred (delivery temporarily suspended: connect to mx.dead.example[203.0.113.5]:25: Connection refused)",
+            {"type": "deferred", "transport": "error", "delay_ms": 300000},
+        ),
+        (
+            "2026-11-25T10:00:03.412345+01:00 mx1 postfix/smtp[1306]: 4Hx2Zm: to=<r@example.net>, relay=mx.example.net[203.0.113.9]:25, delay=0.5, delays=0.1/0/0.2/0.2, dsn=2.0.0, status=sent (250 ok)",
+            {"type": "delivered", "time": "2026-11-25T10:00:03.412345+01:00"},
+        ),
+        (
+            "Nov 25 10:00:03 mx1 postfix-out/smtp[1307]: 4Hx2Zm: to=<o@example.net>, relay=mx.example.net[203.0.113.9]:25, delay=0.5, delays=0.1/0/0.2/0.2, dsn=2.0.0, status=sent (250 ok)",
+            {"type": "delivered", "to": "o@example.net"},
+        ),
+        (
+            "Nov 25 10:00:03 mx1 postfix/smtpd[1308]: NOQUEUE: reject: RCPT from unknown[192.0.2.66]: 554 5.7.1 <spam@example.com>: Relay access denied; from=<x@spam.example> to=<spam@example.com> proto=ESMTP helo=<spam>",
+            {"type": "rejected", "to": "spam@example.com", "from": "x@spam.example", "status_code": 554},
+        ),
     ],
 )
 def test_every_transport_and_timestamp_format(line, expected):
