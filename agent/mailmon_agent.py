@@ -716,6 +716,9 @@ def main(argv: list[str] | None = None) -> int:
     if command == "check":
         return check(argv)
     if command == "ship-postfix":
+        here = os.path.dirname(os.path.realpath(__file__))  # also through a /usr/local/bin symlink
+        if here not in sys.path:
+            sys.path.append(here)
         try:
             import mailmon_postfix
         except ImportError:
