@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 
-from tests.core.processes import free_port
+from tests.agent.modules import AGENT_DIR
+from tests.core.processes import BASE_DIR, free_port
 
 POSTFIX = "/usr/sbin/postfix"
 
@@ -151,3 +152,65 @@ def postfix(smtp_sink):
     yield instance
     instance.command("stop")
     shutil.rmtree(root, ignore_errors=True)
+
+
+HARAKA_VERSION = "3.3.4"  # also in .ci/run and the Makefile (node-deps)
+HARAKA_BIN = BASE_DIR / "var" / "node" / "node_modules" / "Haraka" / "bin" / "haraka"
+
+# Test-only routing: relay everything from loopback, deliver every domain to the sink.
+ROUTE_PLUGIN = """\
+exports.hook_connect = function (next, connection) { connection.relaying = true; next(); };
+exports.hook_get_mx = function (next, hmail, domain) {
+    next(OK, { exchange: '127.0.0.1', port: %(sink_port)d, priority: 10 });
+};
+"""
+
+
+@dataclass
+class Haraka:
+    root: Path
+    port: int
+    proc: subprocess.Popen | None = None
+
+    @property
+    def log(self) -> Path:
+        return self.root / "haraka.log"
+
+
+def haraka_install(root: Path, *, sink_port: int, url: str, key: str, node: str) -> Haraka:
+    """A Haraka instance directory with the mailmon plugin installed as docs/integrations.md says."""
+    instance = Haraka(root, free_port())
+    config, plugins = root / "config", root / "plugins"
+    shutil.copytree(HARAKA_BIN.parent.parent / "config", config)  # what `haraka -i` would install
+    plugins.mkdir()
+    shutil.copytree(AGENT_DIR / "haraka", plugins / "mailmon", ignore=shutil.ignore_patterns("config"))
+    shutil.copy(AGENT_DIR / "js" / "mailmon-ingest.js", plugins / "mailmon")
+    (plugins / "test_route.js").write_text(ROUTE_PLUGIN % {"sink_port": sink_port})
+    (config / "plugins").write_text("test_route\nmailmon\n")
+    (config / "smtp.ini").write_text(f"[main]\nlisten=127.0.0.1:{instance.port}\nnodes=0\n")
+    (config / "outbound.ini").write_text("local_mx_ok=true\nenable_tls=false\ntemp_fail_intervals=5s\n")
+    (config / "log.ini").write_text("[main]\nlevel=info\n")
+    (config / "me").write_text("haraka-test.example.com\n")
+    (config / "mailmon.ini").write_text(
+        f"[main]\nurl={url}\napi_key={key}\nnode={node}\nbuffer_dir={root / 'buffer'}\nflush_ms=200\n"
+    )
+    return instance
+
+
+def haraka_start(instance: Haraka) -> None:
+    log = open(instance.log, "wb")  # noqa: SIM115 - closed by haraka_stop
+    instance.proc = subprocess.Popen(["node", str(HARAKA_BIN), "-c", str(instance.root)], stdout=log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    instance.proc.log, instance.proc.log_path = log, instance.log  # type: ignore[attr-defined]
+
+
+def haraka_stop(instance: Haraka) -> None:
+    if instance.proc and instance.proc.poll() is None:
+        instance.proc.terminate()
+        try:
+            instance.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            instance.proc.kill()
+            instance.proc.wait(timeout=5)
+    if instance.proc:
+        instance.proc.log.close()  # type: ignore[attr-defined]
