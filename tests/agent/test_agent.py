@@ -258,3 +258,24 @@ def test_a_failing_collector_is_logged_and_retried_not_fatal(monkeypatch, caplog
     assert len(calls) == 2 and runner.sent == 1
     assert "collecting the report failed" in caplog.text
     assert 9 <= stop.waits[0] <= 10  # the cadence holds
+
+
+def test_the_agent_is_its_own_distribution_with_a_console_script():
+    import tomllib
+
+    project = tomllib.loads((AGENT_DIR / "pyproject.toml").read_text())
+    assert project["project"]["name"] == "mailmon-agent"
+    assert project["project"]["dependencies"] == ["psutil>=5.8"]  # and the standard library only
+    module, function = project["project"]["scripts"]["mailmon-agent"].split(":")
+    assert callable(getattr(agent, function)) and module == agent.__name__
+    assert all((AGENT_DIR / f"{name}.py").exists() for name in project["tool"]["setuptools"]["py-modules"])
+
+
+def test_subcommands_and_a_bare_once_reach_the_right_code(monkeypatch):
+    seen = []
+    monkeypatch.setattr(agent, "run", lambda argv: seen.append(("run", argv)) or 0)
+    monkeypatch.setattr(agent, "check", lambda argv: seen.append(("check", argv)) or 0)
+    agent.main(["--once"])
+    agent.main(["run", "--once"])
+    agent.main(["check", "--url", "http://x"])
+    assert seen == [("run", ["--once"]), ("run", ["--once"]), ("check", ["--url", "http://x"])]
