@@ -13,18 +13,33 @@ const path = require('node:path');
 const local = path.join(__dirname, 'mailmon-ingest.js');
 const { IngestClient, address, smtpCodes, compact, processBufferDir } = require(fs.existsSync(local) ? local : '../js/mailmon-ingest.js');
 
+/** Each feature is set up by its own method (events today; sending-IP pools can follow). */
 exports.register = function () {
     this.load_mailmon_ini();
+    this.mailmon_setup_events();
+};
+
+exports.mailmon_settings = function () {
     const main = this.cfg.main;
     const env = process.env;
     const keyFile = main.api_key_file || env.MAILMON_API_KEY_FILE;
-    this.node = main.node || env.MAILMON_HOSTNAME || os.hostname();
-    this.mailmon = new IngestClient({
+    return {
         url: main.url || env.MAILMON_URL,
         apiKey: main.api_key || env.MAILMON_API_KEY || (keyFile && fs.readFileSync(keyFile, 'utf8').trim()),
-        bufferDir: processBufferDir(main.buffer_dir || env.MAILMON_SPOOL || '/var/lib/mailmon-agent', 'haraka'),
-        batchSize: Number(main.batch_size) || undefined,
-        flushMs: Number(main.flush_ms) || undefined,
+        node: main.node || env.MAILMON_HOSTNAME || os.hostname(),
+        base: main.buffer_dir || env.MAILMON_SPOOL || '/var/lib/mailmon-agent',
+    };
+};
+
+exports.mailmon_setup_events = function () {
+    const settings = this.mailmon_settings();
+    this.node = settings.node;
+    this.mailmon = new IngestClient({
+        url: settings.url,
+        apiKey: settings.apiKey,
+        bufferDir: processBufferDir(settings.base, 'haraka'),
+        batchSize: Number(this.cfg.main.batch_size) || undefined,
+        flushMs: Number(this.cfg.main.flush_ms) || undefined,
         logger: { info: (m) => this.loginfo(m), warn: (m) => this.logwarn(m), error: (m) => this.logerror(m) },
     });
 };

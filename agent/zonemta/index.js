@@ -72,16 +72,24 @@ function settings(config) {
 
 module.exports.title = 'mailmon';
 
-/** ZoneMTA plugin entry point: `app.config` is this plugin's section of the ZoneMTA config. */
+/**
+ * ZoneMTA plugin entry point: `app.config` is this plugin's section of the ZoneMTA config.
+ * Each feature is one function given the app and the settings (events today; sending-IP pool
+ * enforcement can be added next to it the same way).
+ */
 module.exports.init = function (app, done) {
-    let options;
-    let client;
     try {
-        options = settings(app.config);
-        client = new IngestClient({ ...options, logger: zoneLogger(app) });
+        const options = settings(app.config);
+        module.exports.client = startEvents(app, options); // exposed for companion modules and tests
     } catch (err) {
         return done(err);
     }
+    done();
+};
+
+/** Hook `log:entry`: every delivery outcome becomes events, batched through the ingest client. */
+function startEvents(app, options) {
+    const client = new IngestClient({ ...options, logger: zoneLogger(app) });
     app.addHook('log:entry', (entry, next) => {
         try {
             for (const event of eventsFromLogEntry(entry, options.node)) client.push(event);
@@ -90,9 +98,8 @@ module.exports.init = function (app, done) {
         }
         next();
     });
-    module.exports.client = client; // for a later pool/IP-enforcement module and for tests
-    done();
-};
+    return client;
+}
 
 function zoneLogger(app) {
     const logger = app.logger;
