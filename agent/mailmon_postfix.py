@@ -334,7 +334,8 @@ def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -
     log.info("shipping Postfix events from %s to %s as %s", log_path, config.url, config.hostname)
     shipper.run(once=args.once)
     log.info("stopped: %d events shipped (%d batches waiting in the spool)", shipper.shipped, len(spool))
-    return 0
+    refused = shipper.outbox.last is not None and shipper.outbox.last.status in (401, 403)
+    return 2 if refused else 0  # a key the portal refuses is a configuration error
 
 
 if __name__ == "__main__":

@@ -89,3 +89,9 @@ def test_the_shipper_follows_the_log_across_rotation(live_server, key, tmp_path)
         shipper.stop.set()
         thread.join(10)
     assert _stored().count(("bounced", "dee@v6.example")) == 1
+
+
+def test_once_with_a_key_the_portal_refuses_exits_2(live_server, tmp_path):
+    log = tmp_path / "mail.log"
+    log.write_text(LOG)
+    assert _ship(live_server, "wrong.key", log, tmp_path / "spool") == 2
