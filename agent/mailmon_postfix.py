@@ -56,7 +56,7 @@ def parse_time(match: re.Match, now: datetime) -> datetime | None:
     """The line's time, timezone-aware: RFC 3339 as written; a syslog stamp has no year and no
     zone, so it is local time in the year that puts it at most a day ahead of ``now``."""
     if match["iso"]:
-        return datetime.fromisoformat(match["iso"].replace("Z", "+00:00"))
+        return _rfc3339(match["iso"])
     hour, minute, second = (int(x) for x in match["hms"].split(":"))
     micro = int((match["frac"] or "0")[:6].ljust(6, "0"))
     for year in (now.year, now.year - 1, now.year + 1):
@@ -67,6 +67,22 @@ def parse_time(match: re.Match, now: datetime) -> datetime | None:
         if stamp <= now + timedelta(days=1):
             return stamp
     return None
+
+
+ISO = re.compile(r"^(?P<base>[\d-]+T[\d:]+)(?:\.(?P<frac>\d+))?(?P<zone>Z|[+-]\d\d):?(?P<zmin>\d\d)?$")
+
+
+def _rfc3339(text: str) -> datetime | None:
+    """Python 3.9's fromisoformat wants 0, 3 or 6 fraction digits and a colon in the offset."""
+    parts = ISO.match(text)
+    if not parts:
+        return None
+    zone = "+00:00" if parts["zone"] == "Z" else f"{parts['zone']}:{parts['zmin'] or '00'}"
+    fraction = "." + (parts["frac"] or "0")[:6].ljust(6, "0")
+    try:
+        return datetime.fromisoformat(parts["base"] + fraction + zone)
+    except ValueError:
+        return None
 
 
 def address(value: str | None) -> str | None:

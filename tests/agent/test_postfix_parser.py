@@ -100,6 +100,10 @@ def test_event_ids_are_stable_when_the_same_lines_are_read_again():
             {"type": "delivered", "time": "2026-11-25T10:00:03.412345+01:00"},
         ),
         (
+            "2026-11-25T10:00:03.4+0100 mx1 postfix/smtp[1306]: 4Hx2Zm: to=<r@example.net>, relay=mx.example.net[203.0.113.9]:25, delay=0.5, delays=0.1/0/0.2/0.2, dsn=2.0.0, status=sent (250 ok)",
+            {"type": "delivered", "time": "2026-11-25T10:00:03.400000+01:00"},
+        ),
+        (
             "Nov 25 10:00:03 mx1 postfix-out/smtp[1307]: 4Hx2Zm: to=<o@example.net>, relay=mx.example.net[203.0.113.9]:25, delay=0.5, delays=0.1/0/0.2/0.2, dsn=2.0.0, status=sent (250 ok)",
             {"type": "delivered", "to": "o@example.net"},
         ),
