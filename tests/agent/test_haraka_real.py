@@ -12,6 +12,7 @@ import pytest
 from apps.events.models import EmailEvent
 from apps.events.services import inbox_drain
 from tests.agent.mta import HARAKA_BIN, haraka_install, haraka_start, haraka_stop, require
+from tests.core import processes
 from tests.core.processes import wait_for
 from tests.factories import make_agent_key
 
@@ -67,3 +68,32 @@ def test_haraka_outbound_outcomes_arrive_as_events(smtp_sink, live_server, tmp_p
     assert (rejected.status_code, rejected.enhanced_status) == (550, "5.1.1"), rejected.response
     assert rejected.bounce_category == "invalid_recipient"
     assert [r[1] for r in smtp_sink[1].delivered if "ok@dest.example" in r[1]]
+
+
+def test_haraka_keeps_events_on_disk_while_the_portal_is_down(smtp_sink, tmp_path):
+    """The portal is down when Haraka delivers; it comes up later and the buffered events arrive."""
+    require(shutil.which("node") is not None and HARAKA_BIN.exists(), "Haraka (make node-deps)")
+    key = make_agent_key("haraka-outage", allowed_cidrs=["127.0.0.0/8", "::1/128"])[1]
+    port = processes.free_port()
+    haraka = haraka_install(tmp_path / "haraka", sink_port=smtp_sink[0], url=f"http://127.0.0.1:{port}", key=key,
+                            node="haraka-outage.example.com")  # fmt: skip
+    haraka_start(haraka)
+    portal = None
+    try:
+        wait_for(lambda: _accepts(haraka.port), timeout=60, what="haraka", procs=[haraka.proc])
+        with smtplib.SMTP("127.0.0.1", haraka.port, timeout=30) as smtp:
+            smtp.sendmail("app@example.com", ["ok@dest.example"], b"Subject: outage\r\n\r\nhello\r\n")
+        buffered = lambda: list((haraka.root / "buffer").glob("haraka-*/*.json"))  # noqa: E731
+        wait_for(
+            lambda: buffered() and smtp_sink[1].delivered, timeout=60, what="a buffered batch", procs=[haraka.proc]
+        )
+        assert not EmailEvent.objects.exists()
+        portal = processes.start(["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "mailmon.asgi:application"],
+                                 tmp_path / "daphne.log")  # fmt: skip
+        wait_for(lambda: ("delivered", "ok@dest.example") in _stored(), timeout=120, what="the buffered event",
+                 procs=[haraka.proc, portal])  # fmt: skip
+    finally:
+        haraka_stop(haraka)
+        if portal:
+            processes.stop(portal)
+    assert EmailEvent.objects.count() == 1 and not buffered()
