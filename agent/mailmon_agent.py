@@ -684,6 +684,9 @@ def check_local(config: Config) -> list[str]:
             queue_from_url(config.queue_url, config.queue_fields, timeout=config.timeout)
     except (OSError, ValueError, subprocess.SubprocessError) as exc:
         problems.append(f"--queue-command/--queue-url: {exc}")
+    postfix_log = os.environ.get("MAILMON_POSTFIX_LOG")
+    if postfix_log and not os.access(postfix_log, os.R_OK):
+        problems.append(f"MAILMON_POSTFIX_LOG: cannot read {postfix_log} (ship-postfix needs it; group adm?)")
     return problems
 
 

@@ -123,3 +123,9 @@ def test_check_names_every_configuration_problem_at_once(capsys, monkeypatch):
 def test_check_names_an_unreachable_portal(capsys, tmp_path):
     assert agent.main(["check", "--url", "http://127.0.0.1:9", "--api-key", "k", "--spool", str(tmp_path)]) == 1
     assert "--url/MAILMON_URL: cannot reach http://127.0.0.1:9" in capsys.readouterr().err
+
+
+def test_check_names_an_unreadable_postfix_log(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("MAILMON_POSTFIX_LOG", str(tmp_path / "missing.log"))
+    assert agent.main(["check", "--url", "http://127.0.0.1:9", "--api-key", "k", "--spool", str(tmp_path)]) == 1
+    assert f"MAILMON_POSTFIX_LOG: cannot read {tmp_path / 'missing.log'}" in capsys.readouterr().err
