@@ -481,7 +481,7 @@ def post(config: Config, path: str, body: bytes, content_type: str = "applicatio
     """POST to the portal: (status, headers, body).  Raises OSError when there is no answer."""
     headers = {"Authorization": f"Api-Key {config.api_key}", "Content-Type": content_type,
                "User-Agent": f"mailmon-agent/{__version__}"}  # fmt: skip
-    if len(body) > 1024:
+    if path == EVENTS_PATH and len(body) > 1024:  # only the ingest API takes gzip
         body, headers["Content-Encoding"] = gzip.compress(body, 5), "gzip"
     request = urllib.request.Request(config.url + path, data=body, method="POST", headers=headers)
     context = ssl.create_default_context(cafile=config.ca_file) if config.url.startswith("https") else None

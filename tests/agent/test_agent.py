@@ -64,6 +64,13 @@ def test_once_posts_a_valid_report_and_the_node_appears_online(live_server, key)
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_large_report_is_accepted(live_server, key):
+    names = [arg for n in range(80) for arg in ("--process", f"no-such-daemon-{n:03d}")]
+    assert _once(live_server, key, "--hostname", "big.example.net", *names) == 0
+    assert len(NodeMetric.objects.get().services) == 80
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_service_that_is_down_makes_the_node_degraded(live_server, key):
     code = _once(live_server, key, "--hostname", "mta-9.example.net", "--process", "no-such-daemon-here")
     assert code == 0
