@@ -36,6 +36,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -392,7 +393,8 @@ def queue_from_url(url: str, fields: tuple[str, ...], *, timeout: float) -> int:
 class Spool:
     """A bounded FIFO of unsent request bodies on disk: one fsync'd file per entry, named by a
     growing sequence number so a directory listing is the replay order.  When full, the oldest
-    entry is dropped and counted (``dropped`` file), so a long outage loses the oldest data only."""
+    entry is dropped and counted (``dropped`` file), so a long outage loses the oldest data only.
+    One process owns a spool directory; the names are listed once and then kept in memory."""
 
     def __init__(self, directory: str | Path, max_entries: int = 20000):
         self.directory = Path(directory)
@@ -400,44 +402,46 @@ class Spool:
         self.max_entries = max_entries
         for stale in self.directory.glob("*.tmp"):  # a crash between write and rename
             stale.unlink(missing_ok=True)
-        names = self._names()
-        self._next = int(names[-1].split(".")[0]) + 1 if names else 1
+        self._names = deque(sorted(p.name for p in self.directory.glob("*.req")))
+        self._next = int(self._names[-1].split(".")[0]) + 1 if self._names else 1
         self.dropped = int(self._read("dropped") or 0)
 
-    def _names(self) -> list[str]:
-        return sorted(p.name for p in self.directory.glob("*.req"))
-
     def __len__(self) -> int:
-        return len(self._names())
+        return len(self._names)
 
     def push(self, path: str, body: bytes, content_type: str = "application/json") -> None:
         """Store one request durably (write, fsync, rename, fsync the directory)."""
-        names = self._names()
-        for name in names[: max(0, len(names) - self.max_entries + 1)]:
-            (self.directory / name).unlink(missing_ok=True)
+        while len(self._names) >= self.max_entries:
+            self.remove(self._names[0])
             self.dropped += 1
             self._write("dropped", str(self.dropped).encode())
             log.warning("spool %s full (%d entries): dropped the oldest, %d dropped so far",
                         self.directory, self.max_entries, self.dropped)  # fmt: skip
         header = json.dumps({"path": path, "content_type": content_type}).encode()
-        self._write(f"{self._next:020d}.req", header + b"\n" + body)
+        name = f"{self._next:020d}.req"
+        self._write(name, header + b"\n" + body)
+        self._names.append(name)
         self._next += 1
 
     def peek(self) -> tuple[str, str, str, bytes] | None:
         """(entry name, path, content type, body) of the oldest entry, or None when empty."""
-        for name in self._names():
+        while self._names:
+            name = self._names[0]
             try:
-                raw = (self.directory / name).read_bytes()
-                header, body = raw.split(b"\n", 1)
+                header, body = (self.directory / name).read_bytes().split(b"\n", 1)
                 meta = json.loads(header)
                 return name, meta["path"], meta["content_type"], body
             except (OSError, ValueError, KeyError) as exc:
                 log.error("spool entry %s unreadable (%s): removed", name, exc)
-                (self.directory / name).unlink(missing_ok=True)
+                self.remove(name)
         return None
 
     def remove(self, name: str) -> None:
         (self.directory / name).unlink(missing_ok=True)
+        if self._names and self._names[0] == name:
+            self._names.popleft()
+        elif name in self._names:
+            self._names.remove(name)
 
     def _read(self, name: str) -> str | None:
         try:
