@@ -21,6 +21,7 @@ import re
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -32,6 +33,7 @@ import mailmon_agent as core
 log = logging.getLogger("mailmon-agent")
 
 MAX_PENDING = 50000  # queue ids remembered between their qmgr and delivery lines
+SAVE_EVERY = 5.0  # seconds between saves of the log position while lines keep coming
 STATUS_TYPES = {"sent": "delivered", "deferred": "deferred", "bounced": "bounced", "expired": "bounced"}
 MONTHS = {
     m: i for i, m in enumerate(["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], 1)
@@ -279,6 +281,8 @@ class Shipper:
     parser: PostfixParser = field(init=False)
     stop: threading.Event = field(default_factory=threading.Event)
     shipped: int = 0
+    unsaved: bool = False
+    saved_at: float = -1e9
 
     def __post_init__(self) -> None:
         self.parser = PostfixParser(self.config.hostname)
@@ -292,13 +296,8 @@ class Shipper:
         except (OSError, ValueError):
             return {}
 
-    def save_state(self) -> None:
-        state = {"log": str(self.follower.path), "inode": self.follower.inode, "offset": self.follower.offset,
-                 "pending": self.parser.pending}  # fmt: skip
-        core.write_durably(self.state_path, json.dumps(state).encode())
-
     def read_batch(self) -> int:
-        """Read up to one batch of lines; hand its events to the outbox, then save the position.
+        """Read up to one batch of lines and hand its events to the outbox (sent or spooled).
         Returns the number of lines read."""
         events, count = [], 0
         for line in self.follower.lines(self.batch_size):
@@ -308,18 +307,34 @@ class Shipper:
             self.outbox.submit(core.EVENTS_PATH, json.dumps(events).encode())
             self.shipped += len(events)
         if count:
-            self.save_state()
+            self.unsaved = True
+            self.save_state(every=SAVE_EVERY)
         return count
 
+    def save_state(self, every: float = 0.0) -> None:
+        """Persist the position (and unfinished queue ids) at most every ``every`` seconds.  Saving
+        less often than every batch is safe: after a crash the lines since the last save are read
+        again, and their events, identified by the same ids, are stored once."""
+        if not self.unsaved or time.monotonic() - self.saved_at < every:
+            return
+        state = {"log": str(self.follower.path), "inode": self.follower.inode, "offset": self.follower.offset,
+                 "pending": self.parser.pending}  # fmt: skip
+        core.write_durably(self.state_path, json.dumps(state).encode())
+        self.unsaved, self.saved_at = False, time.monotonic()
+
     def run(self, *, once: bool, poll: float = 0.5) -> None:
-        while not self.stop.is_set():
-            while self.read_batch() and not self.stop.is_set():
-                self.outbox.drain(budget=5)
-            drained = self.outbox.drain()
-            if once and drained:
-                return
-            wait = self.outbox.seconds_to_next_try() if once else min(poll, self.outbox.seconds_to_next_try() or poll)
-            self.stop.wait(max(wait, 0.05))
+        try:
+            while not self.stop.is_set():
+                while self.read_batch() and not self.stop.is_set():
+                    self.outbox.drain(budget=5)
+                self.save_state()  # caught up with the log
+                drained = self.outbox.drain()
+                if once and drained:
+                    return
+                wait = self.outbox.seconds_to_next_try()
+                self.stop.wait(max(wait if once else min(poll, wait or poll), 0.05))
+        finally:
+            self.save_state()
 
 
 def main(argv: list[str] | None = None, environ: dict[str, str] | None = None) -> int:
