@@ -661,10 +661,29 @@ def check_portal(config: Config) -> list[str]:
         problems.append(f"--url/MAILMON_URL: {config.url} answers 404: not a mailmon portal?")
     elif status != 400:
         problems.append(f"--url/MAILMON_URL: the portal answered HTTP {status}: {detail}")
+    else:
+        problems += check_node_scope(config)
     skew = clock_skew(headers)
     if skew is not None and abs(skew) > config.max_clock_skew:
         problems.append(f"clock: {skew:+.0f} s off the portal's; run NTP (chrony or systemd-timesyncd)")
     return problems
+
+
+def check_node_scope(config: Config) -> list[str]:
+    """Whether the key may speak for ``--hostname``: a probe event dated 2000-01-01 is always
+    refused (older than any retention), and the refusal names the node when the key is
+    scoped to another one."""
+    probe = {"event_id": "mailmon-agent-check", "time": "2000-01-01T00:00:00Z", "type": "delivered",
+             "node": config.hostname, "to": "check@example.invalid"}  # fmt: skip
+    try:
+        status, _, answer = post(config, EVENTS_PATH, json.dumps([probe]).encode())
+        rejected = json.loads(answer).get("rejected") or [{}]
+    except (OSError, ValueError, AttributeError):
+        return []  # the metrics endpoint answered; nothing more to learn here
+    errors = rejected[0].get("errors") or {}
+    if status == 400 and "node" in errors:
+        return [f"--hostname/MAILMON_HOSTNAME: {config.hostname!r} is not this key's node: {errors['node'][0]}"]
+    return []
 
 
 def check_local(config: Config) -> list[str]:

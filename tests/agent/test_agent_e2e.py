@@ -129,3 +129,15 @@ def test_check_names_an_unreadable_postfix_log(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("MAILMON_POSTFIX_LOG", str(tmp_path / "missing.log"))
     assert agent.main(["check", "--url", "http://127.0.0.1:9", "--api-key", "k", "--spool", str(tmp_path)]) == 1
     assert f"MAILMON_POSTFIX_LOG: cannot read {tmp_path / 'missing.log'}" in capsys.readouterr().err
+
+
+@pytest.mark.django_db(transaction=True)
+def test_check_names_a_hostname_the_key_may_not_report_for(live_server, tmp_path, capsys):
+    from tests.factories import NodeFactory
+
+    _, key = make_agent_key("scoped", node=NodeFactory(hostname="mx1.example.net"), allowed_cidrs=["127.0.0.0/8"])
+    args = ["check", "--url", live_server.url, "--api-key", key, "--spool", str(tmp_path)]
+    assert agent.main([*args, "--hostname", "mx1.example.net"]) == 0
+    assert agent.main([*args, "--hostname", "mx2.example.net"]) == 1
+    err = capsys.readouterr().err
+    assert "--hostname/MAILMON_HOSTNAME: 'mx2.example.net' is not this key's node" in err and "mx1.example.net" in err
