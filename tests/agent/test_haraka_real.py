@@ -33,7 +33,7 @@ def _stored() -> dict:
 
 
 def test_haraka_outbound_outcomes_arrive_as_events(smtp_sink, live_server, tmp_path):
-    require(shutil.which("node") is not None and HARAKA_BIN.exists(), "Haraka (make node-deps)")
+    require(shutil.which("node") is not None and HARAKA_BIN.exists(), "Haraka (make mta-deps)")
     key = make_agent_key("haraka-e2e", allowed_cidrs=["127.0.0.0/8", "::1/128"])[1]
     haraka = haraka_install(tmp_path / "haraka", sink_port=smtp_sink[0], url=live_server.url, key=key,
                             node="haraka-test.example.com")  # fmt: skip
@@ -72,7 +72,7 @@ def test_haraka_outbound_outcomes_arrive_as_events(smtp_sink, live_server, tmp_p
 
 def test_haraka_keeps_events_on_disk_while_the_portal_is_down(smtp_sink, tmp_path):
     """The portal is down when Haraka delivers; it comes up later and the buffered events arrive."""
-    require(shutil.which("node") is not None and HARAKA_BIN.exists(), "Haraka (make node-deps)")
+    require(shutil.which("node") is not None and HARAKA_BIN.exists(), "Haraka (make mta-deps)")
     key = make_agent_key("haraka-outage", allowed_cidrs=["127.0.0.0/8", "::1/128"])[1]
     port = processes.free_port()
     haraka = haraka_install(tmp_path / "haraka", sink_port=smtp_sink[0], url=f"http://127.0.0.1:{port}", key=key,
