@@ -154,7 +154,7 @@ def postfix(smtp_sink):
     shutil.rmtree(root, ignore_errors=True)
 
 
-HARAKA_VERSION = "3.3.4"  # also in .ci/run and the Makefile (mta-deps)
+HARAKA_VERSION = "3.3.4"  # installed by `make mta-deps` (HARAKA_VERSION there)
 HARAKA_BIN = BASE_DIR / "var" / "node" / "node_modules" / "Haraka" / "bin" / "haraka"
 
 # Test-only routing: relay everything from loopback, deliver every domain to the sink.
