@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PORT ?= 8000
 
-.PHONY: install demo serve test test-fast test-browser lint bench browser-deps nginx-deps migrate clean stop-embedded check-deploy
+.PHONY: install demo serve test test-fast test-browser lint bench browser-deps nginx-deps mta-deps migrate clean stop-embedded check-deploy
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,7 +37,17 @@ browser-deps:
 nginx-deps:
 	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null) || echo "nginx missing: proxy tests will be skipped (apt-get install nginx)"; }
 
-test: install browser-deps nginx-deps
+# Real MTAs for the event shippers' end-to-end tests (tests/agent): Debian's Postfix, and Haraka
+# from npm into var/node (pinned; the version is also in tests/agent/mta.py and .ci/run).
+HARAKA_VERSION := 3.3.4
+mta-deps:
+	@command -v /usr/sbin/postfix >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix >/dev/null) || echo "postfix missing: its end-to-end test will be skipped (apt-get install postfix)"; }
+	@if command -v npm >/dev/null 2>&1; then \
+	  [ -f var/node/node_modules/Haraka/package.json ] && grep -q '"version": "$(HARAKA_VERSION)"' var/node/node_modules/Haraka/package.json \
+	    || npm install --prefix var/node --no-audit --no-fund --loglevel=error Haraka@$(HARAKA_VERSION) >/dev/null; \
+	else echo "node/npm missing: the Haraka and ZoneMTA plugin tests will be skipped (apt-get install nodejs npm)"; fi
+
+test: install browser-deps nginx-deps mta-deps
 	$(PY) -m pytest -q
 
 test-fast: install nginx-deps

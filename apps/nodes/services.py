@@ -125,14 +125,17 @@ def node_metric_record(
 ) -> Node:
     """Store one agent report and mark the node as seen (online, or degraded when a service is down).
 
-    A new hostname is registered under ``key``'s limits (:func:`nodes_ensure`)."""
+    A new hostname is registered under ``key``'s limits (:func:`nodes_ensure`). Idempotent per
+    (node, time): an agent replaying its spool after a lost answer resends reports the portal
+    already has, and each is stored once."""
     from apps.core import timeseries
 
     from .models import NodeMetric
 
     node_id = nodes_ensure(hostnames=[hostname], key=key)[hostname]
     timeseries.ensure_partitions(NodeMetric._meta.db_table, [time.date()])
-    NodeMetric.objects.create(node_id=node_id, time=time, **values)
+    if not NodeMetric.objects.filter(node_id=node_id, time=time).exists():
+        NodeMetric.objects.create(node_id=node_id, time=time, **values)
     services_down = [name for name, up in (values.get("services") or {}).items() if not up]
     node = Node.objects.get(pk=node_id)
     updates = {"last_seen": max(time, node.last_seen) if node.last_seen else time}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import random
@@ -10,35 +9,29 @@ import subprocess
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from types import SimpleNamespace
 
 import psutil
 import pytest
-from django.conf import settings
 
 from apps.nodes.choices import NodeRole, NodeStatus
 from apps.nodes.models import Node, NodeMetric
+from tests.agent.modules import AGENT_DIR
+from tests.agent.modules import mailmon_agent as agent
 from tests.factories import NodeFactory, make_agent_key
 
-AGENT_PATH = Path(settings.BASE_DIR) / "agent" / "mailmon_agent.py"
-
-
-def _load_agent():
-    spec = importlib.util.spec_from_file_location("mailmon_agent", AGENT_PATH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["mailmon_agent"] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
-agent = _load_agent()
+AGENT_PATH = AGENT_DIR / "mailmon_agent.py"
 MY_PROCESS = psutil.Process().name()
 
 
 def _config(**overrides) -> agent.Config:
     values = {"url": "http://127.0.0.1:9", "api_key": "k", "hostname": "mx.example.net", **overrides}
     return agent.Config(**values)
+
+
+@pytest.fixture(autouse=True)
+def _spool(tmp_path, monkeypatch):
+    monkeypatch.setenv("MAILMON_SPOOL", str(tmp_path / "spool"))
 
 
 # --- against the real portal ------------------------------------------------------------------------
@@ -71,6 +64,13 @@ def test_once_posts_a_valid_report_and_the_node_appears_online(live_server, key)
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_large_report_is_accepted(live_server, key):
+    names = [arg for n in range(80) for arg in ("--process", f"no-such-daemon-{n:03d}")]
+    assert _once(live_server, key, "--hostname", "big.example.net", *names) == 0
+    assert len(NodeMetric.objects.get().services) == 80
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_service_that_is_down_makes_the_node_degraded(live_server, key):
     code = _once(live_server, key, "--hostname", "mta-9.example.net", "--process", "no-such-daemon-here")
     assert code == 0
@@ -86,8 +86,9 @@ def test_a_key_scoped_to_another_node_and_an_unknown_key_exit_2(live_server):
     assert not Node.objects.filter(hostname="mine.example.net").exists()
 
 
-def test_an_unreachable_portal_exits_1():
+def test_an_unreachable_portal_exits_1_and_keeps_the_report(tmp_path):
     assert agent.main(["--once", "--url", "http://127.0.0.1:9", "--api-key", "k", "--timeout", "2"]) == 1
+    assert len(list((tmp_path / "spool" / "metrics").glob("*.req"))) == 1
 
 
 @pytest.mark.slow
@@ -95,6 +96,7 @@ def test_an_unreachable_portal_exits_1():
 def test_it_runs_standalone_without_django(live_server, key):
     """The script is copied onto mail servers: it must not need the portal's code."""
     env = {"PATH": os.environ["PATH"], "MAILMON_URL": live_server.url, "MAILMON_API_KEY": key,
+           "MAILMON_SPOOL": os.environ["MAILMON_SPOOL"],
            "MAILMON_HOSTNAME": "standalone.example.net", "MAILMON_ROLE": "haraka"}  # fmt: skip
     done = subprocess.run([sys.executable, "-I", str(AGENT_PATH), "--once"], env=env, capture_output=True,
                           text=True, timeout=60, cwd="/")  # fmt: skip
@@ -228,15 +230,7 @@ def test_disks_report_real_filesystems_only():
     assert list(agent.disks(_config(mounts=("/",)), fake)) == ["/"]
 
 
-# --- backoff ----------------------------------------------------------------------------------------
-
-
-def test_backoff_doubles_up_to_five_minutes():
-    rng = random.Random(1)
-    assert agent.next_delay(0, 15, rng) == 15
-    delays = [agent.next_delay(n, 15, rng) for n in range(1, 10)]
-    assert 24 <= delays[0] <= 36 and 48 <= delays[1] <= 72
-    assert all(d <= 360 for d in delays) and delays[-1] >= 240
+# --- the loop ---------------------------------------------------------------------------------------
 
 
 class _Recorder(threading.Event):
@@ -254,27 +248,7 @@ class _Recorder(threading.Event):
         return self.is_set()
 
 
-def test_the_loop_backs_off_while_the_portal_fails_and_returns_to_its_interval(monkeypatch):
-    statuses = [OSError("connection refused"), 503, 202, 202]
-
-    def post(config, report):
-        status = statuses.pop(0)
-        if isinstance(status, Exception):
-            raise status
-        return status
-
-    monkeypatch.setattr(agent, "post_report", post)
-    stop = _Recorder(limit=4)
-    runner = agent.Agent(_config(interval=10), psutil, stop=stop, rng=random.Random(2))
-    runner.run()
-    first, second, third, fourth = stop.waits
-    assert 15 <= first <= 24  # 20 s +-20 %, less the time the report took
-    assert 31 <= second <= 48
-    assert 9 <= third <= 10 and 9 <= fourth <= 10
-    assert runner.sent == 2
-
-
-def test_a_failing_collector_is_logged_and_retried_not_fatal(monkeypatch, caplog):
+def test_a_failing_collector_is_logged_and_retried_not_fatal(monkeypatch, caplog, tmp_path):
     calls = []
 
     def collect(config, psutil_module=None, *, cpu_interval=None):
@@ -284,10 +258,31 @@ def test_a_failing_collector_is_logged_and_retried_not_fatal(monkeypatch, caplog
         return {"hostname": config.hostname}
 
     monkeypatch.setattr(agent, "collect", collect)
-    monkeypatch.setattr(agent, "post_report", lambda config, report: 202)
+    monkeypatch.setattr(agent, "send", lambda config, path, body, content_type: agent.Outcome(agent.DONE, 202))
     stop = _Recorder(limit=2)
-    runner = agent.Agent(_config(interval=10), psutil, stop=stop, rng=random.Random(3))
+    runner = agent.Agent(_config(interval=10, spool=str(tmp_path)), psutil, stop=stop, rng=random.Random(3))
     runner.run()
     assert len(calls) == 2 and runner.sent == 1
     assert "collecting the report failed" in caplog.text
-    assert stop.waits[0] >= 15  # backed off after the failure
+    assert 9 <= stop.waits[0] <= 10  # the cadence holds
+
+
+def test_the_agent_is_its_own_distribution_with_a_console_script():
+    import tomllib
+
+    project = tomllib.loads((AGENT_DIR / "pyproject.toml").read_text())
+    assert project["project"]["name"] == "mailmon-agent"
+    assert project["project"]["dependencies"] == ["psutil>=5.8"]  # and the standard library only
+    module, function = project["project"]["scripts"]["mailmon-agent"].split(":")
+    assert callable(getattr(agent, function)) and module == agent.__name__
+    assert all((AGENT_DIR / f"{name}.py").exists() for name in project["tool"]["setuptools"]["py-modules"])
+
+
+def test_subcommands_and_a_bare_once_reach_the_right_code(monkeypatch):
+    seen = []
+    monkeypatch.setattr(agent, "run", lambda argv: seen.append(("run", argv)) or 0)
+    monkeypatch.setattr(agent, "check", lambda argv: seen.append(("check", argv)) or 0)
+    agent.main(["--once"])
+    agent.main(["run", "--once"])
+    agent.main(["check", "--url", "http://x"])
+    assert seen == [("run", ["--once"]), ("run", ["--once"]), ("check", ["--url", "http://x"])]

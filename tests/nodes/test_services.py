@@ -53,6 +53,14 @@ def test_a_report_does_not_override_a_role_set_by_hand():
     assert reported.role == NodeRole.POSTFIX
 
 
+def test_a_resent_report_is_stored_once():
+    node = NodeFactory()
+    when = _ago(minutes=3)
+    node_metric_record(hostname=node.hostname, time=when, load1=0.5)
+    node_metric_record(hostname=node.hostname, time=when, load1=0.5)  # the agent never saw the 202
+    assert NodeMetric.objects.filter(node_id=node.pk).count() == 1
+
+
 def test_a_report_for_yesterday_lands_in_its_partition():
     node = NodeFactory()
     when = _ago(days=1)

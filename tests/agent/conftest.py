@@ -1,0 +1,1 @@
+from tests.agent.mta import postfix, smtp_sink  # noqa: F401 (fixtures)
