@@ -152,6 +152,10 @@ INSTALLED_APPS = [
     "apps.reports",
     "apps.warmup",
 ]
+# Demo-only code (load_demo, simulate_traffic): left out of production unless asked for.
+MAILMON_DEMO = envbool("MAILMON_DEMO", not PRODUCTION)
+if MAILMON_DEMO:
+    INSTALLED_APPS.append("apps.demo")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

@@ -14,13 +14,17 @@ which stays unique because it comes from one identity sequence).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from django.db import connection
 from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 from django.utils import timezone
 
 PARTITION_SUFFIX = "_p"
+
+# Time-series tables, registered by their apps in AppConfig.ready() (core imports no app):
+# db_table -> a callable returning the retention in days, read when the maintenance task runs.
+TABLES: dict[str, Callable[[], int]] = {}
 
 
 def has_timescale(conn=connection) -> bool:
