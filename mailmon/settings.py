@@ -1,10 +1,14 @@
-"""mailmon settings: everything comes from the environment (see docs/operations.md)."""
+"""mailmon settings: everything comes from the environment (see docs/operations.md).
+
+Importing them starts nothing: with DATABASE_URL/REDIS_URL unset they name the embedded
+servers, which the entry points start (``mailmon.embedded.start``). Tests use
+``tests/settings.py``, which imports these and sets what differs under test.
+"""
 
 from __future__ import annotations
 
 import os
 import secrets
-import sys
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -20,13 +24,12 @@ from mailmon.env import (
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(envstr("MAILMON_VAR_DIR", str(BASE_DIR / "var")))  # type: ignore[arg-type]
+VAR_DIR = embedded.var_dir()  # MAILMON_VAR_DIR, default ./var
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 MAILMON_ENV = envchoice("MAILMON_ENV", ("dev", "production"), "dev")
 PRODUCTION = MAILMON_ENV == "production"
 DEBUG = envbool("DEBUG", False)
-TESTING = "pytest" in sys.modules or envbool("MAILMON_TESTING", False)
 
 
 def _secret_key() -> str:
@@ -49,12 +52,9 @@ SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
 
-# --- Servers: PostgreSQL and Redis, always (embedded ones when none is configured) ---
-DATABASE_URL = envstr("DATABASE_URL") or embedded.embedded_postgres_url(VAR_DIR)
-REDIS_URL = envstr("REDIS_URL") or (
-    # A test run gets a Redis of its own: concurrent runs would flush each other's data.
-    embedded.private_redis_url(VAR_DIR) if TESTING else embedded.embedded_redis_url(VAR_DIR)
-)
+# --- Servers: PostgreSQL and Redis, always (the embedded ones when none is configured) ---
+DATABASE_URL = envstr("DATABASE_URL") or embedded.postgres_url(VAR_DIR)
+REDIS_URL = envstr("REDIS_URL") or embedded.redis_url(VAR_DIR)
 
 
 def _database(url: str) -> dict:
@@ -69,7 +69,7 @@ def _database(url: str) -> dict:
         "PASSWORD": parsed.password or "",
         "HOST": query.pop("host", None) or parsed.hostname or "",
         "PORT": str(parsed.port or ""),
-        "CONN_MAX_AGE": envint("DATABASE_CONN_MAX_AGE", 60, minimum=0),
+        "CONN_MAX_AGE": envint("DATABASE_CONN_MAX_AGE", 60, minimum=0, maximum=86400),
         "CONN_HEALTH_CHECKS": True,
         # JIT compiles dashboard aggregates for longer than they run (seen: 2.5 s vs 1.2 ms).
         "OPTIONS": {"connect_timeout": 5, "options": "-c jit=off", **query},
@@ -96,8 +96,7 @@ def celery_url(url: str) -> str:
 DATABASES = {"default": _database(DATABASE_URL)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Tests use their own Redis databases so that they never touch a running portal's.
-REDIS_DB_OFFSET = envint("MAILMON_REDIS_DB_OFFSET", 4 if TESTING else 0, minimum=0)
+REDIS_DB_OFFSET = envint("MAILMON_REDIS_DB_OFFSET", 0, minimum=0)
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -195,13 +194,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
-if TESTING:  # the default PBKDF2 cost dominates a suite that logs in hundreds of times
-    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
-LOGIN_RATE_LIMIT = envint("MAILMON_LOGIN_RATE_LIMIT", 5, minimum=1)  # failures per window
-LOGIN_RATE_WINDOW = envint("MAILMON_LOGIN_RATE_WINDOW", 300, minimum=1)  # seconds
+LOGIN_RATE_LIMIT = envint("MAILMON_LOGIN_RATE_LIMIT", 5, minimum=1, maximum=10_000)  # failures per window
+LOGIN_RATE_WINDOW = envint("MAILMON_LOGIN_RATE_WINDOW", 300, minimum=1, maximum=86400)  # seconds
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -218,7 +215,7 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
-        if DEBUG or TESTING
+        if DEBUG
         else "whitenoise.storage.CompressedManifestStaticFilesStorage"
     },
 }
@@ -253,9 +250,9 @@ MAILMON_TRUSTED_PROXIES = envlist("MAILMON_TRUSTED_PROXIES", [])
 MAILMON_METRICS_TOKEN = envstr("MAILMON_METRICS_TOKEN")
 
 # --- Time series ---
-MAILMON_EVENTS_RETENTION_DAYS = envint("MAILMON_EVENTS_RETENTION_DAYS", 90, minimum=1)
-MAILMON_METRICS_RETENTION_DAYS = envint("MAILMON_METRICS_RETENTION_DAYS", 30, minimum=1)
-MAILMON_PARTITIONS_AHEAD_DAYS = envint("MAILMON_PARTITIONS_AHEAD_DAYS", 7, minimum=1)
+MAILMON_EVENTS_RETENTION_DAYS = envint("MAILMON_EVENTS_RETENTION_DAYS", 90, minimum=1, maximum=3660)
+MAILMON_METRICS_RETENTION_DAYS = envint("MAILMON_METRICS_RETENTION_DAYS", 30, minimum=1, maximum=3660)
+MAILMON_PARTITIONS_AHEAD_DAYS = envint("MAILMON_PARTITIONS_AHEAD_DAYS", 7, minimum=1, maximum=366)
 
 # --- Email pages: delivery-time gauges turn yellow at GREEN_MS and red at YELLOW_MS ---
 MAILMON_DELIVERY_GREEN_MS = envint("MAILMON_DELIVERY_GREEN_MS", 3000, minimum=1)
@@ -264,21 +261,34 @@ if MAILMON_DELIVERY_YELLOW_MS <= MAILMON_DELIVERY_GREEN_MS:
     raise ConfigError("MAILMON_DELIVERY_YELLOW_MS: must be greater than MAILMON_DELIVERY_GREEN_MS")
 
 # --- Event ingest (docs/events.md): limits, backpressure and worker batch size ---
-MAILMON_INGEST_MAX_BODY_BYTES = envint("MAILMON_INGEST_MAX_BODY_BYTES", 32 * 1024 * 1024, minimum=1024)
+MAILMON_INGEST_MAX_BODY_BYTES = envint(
+    "MAILMON_INGEST_MAX_BODY_BYTES", 32 * 1024 * 1024, minimum=1024, maximum=1024 * 1024 * 1024
+)
 MAILMON_INGEST_MAX_BACKLOG = envint("MAILMON_INGEST_MAX_BACKLOG", 1_000_000, minimum=1)  # events in the inbox
-MAILMON_INGEST_RETRY_AFTER = envint("MAILMON_INGEST_RETRY_AFTER", 5, minimum=1)  # seconds, on 429/503
-MAILMON_INGEST_BATCH_EVENTS = envint("MAILMON_INGEST_BATCH_EVENTS", 5000, minimum=1)  # per worker transaction
-MAILMON_INGEST_RULES_REFRESH = envfloat("MAILMON_INGEST_RULES_REFRESH", 10.0)  # seconds between rule checks
+# Retry-After seconds on 429/503; events per worker transaction; seconds between bounce-rule checks.
+MAILMON_INGEST_RETRY_AFTER = envint("MAILMON_INGEST_RETRY_AFTER", 5, minimum=1, maximum=3600)
+MAILMON_INGEST_BATCH_EVENTS = envint("MAILMON_INGEST_BATCH_EVENTS", 5000, minimum=1, maximum=1_000_000)
+MAILMON_INGEST_RULES_REFRESH = envfloat("MAILMON_INGEST_RULES_REFRESH", 10.0, minimum=0, maximum=3600)
 
 # --- Health ---
-MAILMON_HEARTBEAT_MAX_AGE = envfloat("MAILMON_HEARTBEAT_MAX_AGE", 120.0)
-MAILMON_NODE_SILENT_AFTER = envint("MAILMON_NODE_SILENT_AFTER", 60, minimum=1)  # seconds without a report: offline
+MAILMON_HEARTBEAT_MAX_AGE = envfloat("MAILMON_HEARTBEAT_MAX_AGE", 120.0, minimum=1, maximum=86400)
+# Seconds without an agent report before a node is offline.
+MAILMON_NODE_SILENT_AFTER = envint("MAILMON_NODE_SILENT_AFTER", 60, minimum=1, maximum=86400)
 
-# --- Security (production) ---
+# --- Security: harmless in development, so they hold everywhere ---
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+
+# --- Security that needs HTTPS (production) ---
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", True)
-    SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 31536000, minimum=0)
+    SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 31536000, minimum=0, maximum=2 * 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     SESSION_COOKIE_SECURE = True

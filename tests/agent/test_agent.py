@@ -19,7 +19,8 @@ from django.conf import settings
 
 from apps.nodes.choices import NodeRole, NodeStatus
 from apps.nodes.models import Node, NodeMetric
-from tests.factories import NodeFactory, make_agent_key
+from tests.core.factories import make_agent_key
+from tests.nodes.factories import NodeFactory
 
 AGENT_PATH = Path(settings.BASE_DIR) / "agent" / "mailmon_agent.py"
 

@@ -13,7 +13,7 @@ from apps.core.live import broadcast
 from apps.nodes.choices import NodeStatus
 from apps.nodes.tasks import refresh_status_task
 from mailmon.asgi import application
-from tests.factories import NodeFactory
+from tests.nodes.factories import NodeFactory
 
 pytestmark = pytest.mark.django_db
 

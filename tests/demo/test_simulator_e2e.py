@@ -24,8 +24,8 @@ from apps.events.models import EmailEvent
 from apps.events.models.inbox import IngestBatch
 from apps.nodes.choices import NodeStatus
 from apps.nodes.models import Node, NodeMetric
+from tests.core.factories import make_agent_key
 from tests.demo.test_simulator_client import _Stub
-from tests.factories import make_agent_key
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
