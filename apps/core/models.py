@@ -89,7 +89,3 @@ class AgentAPIKey(AbstractAPIKey):
         except ValueError:
             return False
         return any(ip in ipaddress.ip_network(cidr, strict=False) for cidr in self.allowed_cidrs)
-
-    @property
-    def scope(self) -> str:
-        return self.node.hostname if self.node_id else "fleet"

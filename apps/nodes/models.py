@@ -8,7 +8,6 @@ from django.db import models
 from django.utils import timezone
 
 from .choices import NodeRole, NodeStatus
-from .managers import NodeQuerySet
 
 
 class Node(models.Model):
@@ -23,8 +22,6 @@ class Node(models.Model):
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
-
-    objects = NodeQuerySet.as_manager()
 
     class Meta:
         ordering = ["hostname"]
