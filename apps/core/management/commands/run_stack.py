@@ -13,8 +13,9 @@ import subprocess
 import sys
 import time
 
+from django.apps import apps
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 
 def stack_commands(port: int, *, demo: bool, concurrency: int) -> dict[str, list[str]]:
@@ -51,6 +52,8 @@ class Command(BaseCommand):
         parser.add_argument("--concurrency", type=int, default=2)
 
     def handle(self, *args, port: int, demo: bool, concurrency: int, **options):
+        if demo and not apps.is_installed("apps.demo"):
+            raise CommandError("--demo: the demo app is not installed (MAILMON_DEMO is off, as in production)")
         env = {**os.environ, "DATABASE_URL": settings.DATABASE_URL, "REDIS_URL": settings.REDIS_URL}
         procs: dict[str, subprocess.Popen] = {}
         for name, command in stack_commands(port, demo=demo, concurrency=concurrency).items():
