@@ -66,3 +66,17 @@ def test_embedded_run_leaves_servers_that_were_already_running(var_dir):
     assert running(var_dir) == {"postgresql", "redis"}
     assert "stopped: redis, postgresql" in manage(var_dir, "embedded", "stop").stdout
     assert running(var_dir) == set()
+
+
+def test_a_test_run_stops_the_embedded_postgresql_it_started(var_dir):
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE"}}
+    env["MAILMON_VAR_DIR"] = str(var_dir)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         "tests/pools/test_services.py::test_creating_a_pool_is_audited"],
+        cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "1 passed" in result.stdout
+    assert (var_dir / "pgdata" / "PG_VERSION").exists()  # the run used the embedded server ...
+    assert running(var_dir) == set()  # ... and stopped it, and its private Redis
