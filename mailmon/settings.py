@@ -7,7 +7,6 @@ servers, which the entry points start (``mailmon.embedded.start``). Tests use
 
 from __future__ import annotations
 
-import os
 import secrets
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -73,8 +72,6 @@ def _database(url: str) -> dict:
         "CONN_HEALTH_CHECKS": True,
         # JIT compiles dashboard aggregates for longer than they run (seen: 2.5 s vs 1.2 ms).
         "OPTIONS": {"connect_timeout": 5, "options": "-c jit=off", **query},
-        # One test database per test run (pid): concurrent runs in one checkout must not drop each other's.
-        "TEST": {"NAME": envstr("MAILMON_TEST_DATABASE") or f"test_{parsed.path.lstrip('/') or 'mailmon'}_{os.getpid()}"},  # noqa: E501
     }
 
 

@@ -16,7 +16,13 @@ EMBEDDED_STARTED = embedded.start(private_redis=True)
 # Redis databases of their own, never a running portal's (when REDIS_URL names a shared server).
 os.environ.setdefault("MAILMON_REDIS_DB_OFFSET", "4")
 
+from mailmon.env import envstr  # noqa: E402
 from mailmon.settings import *  # noqa: E402, F403
+
+# One test database per test run (pid): concurrent runs in one checkout must not drop each other's.
+DATABASES["default"]["TEST"] = {  # noqa: F405
+    "NAME": envstr("MAILMON_TEST_DATABASE") or f"test_{DATABASES['default']['NAME']}_{os.getpid()}"  # noqa: F405
+}
 
 # The default PBKDF2 cost dominates a suite that logs in hundreds of times.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
