@@ -18,11 +18,11 @@ install: $(STAMP)
 migrate: install
 	$(PY) manage.py migrate --no-input
 
+# Ctrl-C stops the stack, then the embedded PostgreSQL/Redis this run started (not ones already running).
+DEMO_STEPS := $(PY) manage.py migrate --no-input && $(PY) manage.py collectstatic --no-input -v0 \
+	&& $(PY) manage.py load_demo && exec $(PY) manage.py run_stack --port $(PORT) --demo
 demo: install
-	$(PY) manage.py migrate --no-input
-	$(PY) manage.py collectstatic --no-input -v0
-	$(PY) manage.py load_demo
-	$(PY) manage.py run_stack --port $(PORT) --demo
+	$(PY) manage.py embedded run -- sh -c '$(DEMO_STEPS)'
 
 serve: install
 	$(PY) manage.py migrate --no-input

@@ -102,7 +102,7 @@ def child_env(database_url: str, redis_url: str) -> dict[str, str]:
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
            "MAILMON_REDIS_DB_OFFSET": REDIS_OFFSET, "DATABASE_CONN_MAX_AGE": "600", "LOG_LEVEL": "WARNING",
            "DEBUG": "0", "PYTHONUNBUFFERED": "1"}  # fmt: skip
-    env.pop("MAILMON_TESTING", None)
+    env["DJANGO_SETTINGS_MODULE"] = "mailmon.settings"  # never the test settings, even when run from a test
     return env
 
 
@@ -439,6 +439,9 @@ def main() -> None:
     args = parse_args()
     import django
 
+    from mailmon import embedded
+
+    embedded.start()  # an entry point: the embedded servers when DATABASE_URL/REDIS_URL are unset
     django.setup()
     import psycopg
     from django.conf import settings

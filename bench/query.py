@@ -253,7 +253,7 @@ def time_selectors(repeat: int, filters_by_name: dict) -> dict:
 def time_http(repeat: int) -> dict:
     from django.test import Client
 
-    from tests.factories import UserFactory
+    from tests.core.factories import UserFactory
 
     user = UserFactory(username="bench-viewer", role="Viewer")
     client = Client()
@@ -276,6 +276,9 @@ def main() -> None:
     args = parse_args()
     import django
 
+    from mailmon import embedded
+
+    embedded.start()  # an entry point: the embedded servers when DATABASE_URL/REDIS_URL are unset
     use_bench_database()
     if not args.reuse_db:
         admin_execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")

@@ -4,7 +4,10 @@ import os
 
 from django.core.asgi import get_asgi_application
 
+from mailmon import embedded
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mailmon.settings")
+embedded.start()  # DATABASE_URL/REDIS_URL unset: the embedded servers
 django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402

@@ -11,6 +11,17 @@ from celery.signals import worker_ready
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mailmon.settings")
 
 app = Celery("mailmon")
+
+
+@app.on_configure.connect
+def _start_embedded_servers(**_kwargs) -> None:
+    """Before Celery first reads the Django settings (worker, beat, or the first task sent):
+    the embedded servers when DATABASE_URL/REDIS_URL are unset. Importing this module starts nothing."""
+    from mailmon import embedded
+
+    embedded.start()
+
+
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 

@@ -6,6 +6,7 @@ Each fails loudly on a bad value, naming the variable, and each accepts
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -37,7 +38,16 @@ def envbool(name: str, default: bool = False) -> bool:
     raise ConfigError(f"{name}: expected a boolean (true/false/1/0), got {value!r}")
 
 
-def envint(name: str, default: int, *, minimum: int | None = None) -> int:
+def _check_range(name: str, number: float, minimum: float | None, maximum: float | None) -> None:
+    if minimum is not None and maximum is not None and not minimum <= number <= maximum:
+        raise ConfigError(f"{name}: must be between {minimum:g} and {maximum:g}, got {number:g}")
+    if minimum is not None and number < minimum:
+        raise ConfigError(f"{name}: must be >= {minimum:g}, got {number:g}")
+    if maximum is not None and number > maximum:
+        raise ConfigError(f"{name}: must be <= {maximum:g}, got {number:g}")
+
+
+def envint(name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
     value = envstr(name)
     if value is None:
         return default
@@ -45,19 +55,22 @@ def envint(name: str, default: int, *, minimum: int | None = None) -> int:
         number = int(value)
     except ValueError as exc:
         raise ConfigError(f"{name}: expected an integer, got {value!r}") from exc
-    if minimum is not None and number < minimum:
-        raise ConfigError(f"{name}: must be >= {minimum}, got {number}")
+    _check_range(name, number, minimum, maximum)
     return number
 
 
-def envfloat(name: str, default: float) -> float:
+def envfloat(name: str, default: float, *, minimum: float | None = None, maximum: float | None = None) -> float:
     value = envstr(name)
     if value is None:
         return default
     try:
-        return float(value)
+        number = float(value)
     except ValueError as exc:
         raise ConfigError(f"{name}: expected a number, got {value!r}") from exc
+    if not math.isfinite(number):
+        raise ConfigError(f"{name}: expected a finite number, got {value!r}")
+    _check_range(name, number, minimum, maximum)
+    return number
 
 
 def envlist(name: str, default: list[str] | None = None) -> list[str]:

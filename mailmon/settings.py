@@ -1,10 +1,13 @@
-"""mailmon settings: everything comes from the environment (see docs/operations.md)."""
+"""mailmon settings: everything comes from the environment (see docs/operations.md).
+
+Importing them starts nothing: with DATABASE_URL/REDIS_URL unset they name the embedded
+servers, which the entry points start (``mailmon.embedded.start``). Tests use
+``tests/settings.py``, which imports these and sets what differs under test.
+"""
 
 from __future__ import annotations
 
-import os
 import secrets
-import sys
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -22,13 +25,12 @@ from mailmon.env import (
 from mailmon.redis_urls import redis_urls
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(envstr("MAILMON_VAR_DIR", str(BASE_DIR / "var")))  # type: ignore[arg-type]
+VAR_DIR = embedded.var_dir()  # MAILMON_VAR_DIR, default ./var
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 MAILMON_ENV = envchoice("MAILMON_ENV", ("dev", "production"), "dev")
 PRODUCTION = MAILMON_ENV == "production"
 DEBUG = envbool("DEBUG", False)
-TESTING = "pytest" in sys.modules or envbool("MAILMON_TESTING", False)
 
 
 def _secret_key() -> str:
@@ -51,12 +53,9 @@ SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
 
-# --- Servers: PostgreSQL and Redis, always (embedded ones when none is configured) ---
-DATABASE_URL = envstr("DATABASE_URL") or embedded.embedded_postgres_url(VAR_DIR)
-REDIS_URL = envstr("REDIS_URL") or (
-    # A test run gets a Redis of its own: concurrent runs would flush each other's data.
-    embedded.private_redis_url(VAR_DIR) if TESTING else embedded.embedded_redis_url(VAR_DIR)
-)
+# --- Servers: PostgreSQL and Redis, always (the embedded ones when none is configured) ---
+DATABASE_URL = envstr("DATABASE_URL") or embedded.postgres_url(VAR_DIR)
+REDIS_URL = envstr("REDIS_URL") or embedded.redis_url(VAR_DIR)
 
 
 def _database(url: str) -> dict:
@@ -71,12 +70,10 @@ def _database(url: str) -> dict:
         "PASSWORD": parsed.password or "",
         "HOST": query.pop("host", None) or parsed.hostname or "",
         "PORT": str(parsed.port or ""),
-        "CONN_MAX_AGE": envint("DATABASE_CONN_MAX_AGE", 60, minimum=0),
+        "CONN_MAX_AGE": envint("DATABASE_CONN_MAX_AGE", 60, minimum=0, maximum=86400),
         "CONN_HEALTH_CHECKS": True,
         # JIT compiles dashboard aggregates for longer than they run (seen: 2.5 s vs 1.2 ms).
         "OPTIONS": {"connect_timeout": 5, "options": "-c jit=off", **query},
-        # One test database per test run (pid): concurrent runs in one checkout must not drop each other's.
-        "TEST": {"NAME": envstr("MAILMON_TEST_DATABASE") or f"test_{parsed.path.lstrip('/') or 'mailmon'}_{os.getpid()}"},  # noqa: E501
     }
 
 
@@ -89,8 +86,8 @@ DATABASES = {"default": _database(DATABASE_URL)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # REDIS_URL's database N is the broker, N+1 the cache, N+2 the channel layer (mailmon/redis_urls.py).
-# Tests shift them by 4 so that, on a shared Redis, they never touch a running portal's.
-REDIS_DB_OFFSET = envint("MAILMON_REDIS_DB_OFFSET", 4 if TESTING else 0, minimum=0)
+# MAILMON_REDIS_DB_OFFSET shifts all three (tests/settings.py uses 4, away from a running portal's).
+REDIS_DB_OFFSET = envint("MAILMON_REDIS_DB_OFFSET", 0, minimum=0, maximum=15)
 REDIS_URLS = redis_urls(REDIS_URL, offset=REDIS_DB_OFFSET)
 CACHES = {
     "default": {
@@ -162,6 +159,10 @@ INSTALLED_APPS = [
     "apps.reports",
     "apps.warmup",
 ]
+# Demo-only code (load_demo, simulate_traffic): left out of production unless asked for.
+MAILMON_DEMO = envbool("MAILMON_DEMO", not PRODUCTION)
+if MAILMON_DEMO:
+    INSTALLED_APPS.append("apps.demo")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -206,13 +207,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
-if TESTING:  # the default PBKDF2 cost dominates a suite that logs in hundreds of times
-    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
-LOGIN_RATE_LIMIT = envint("MAILMON_LOGIN_RATE_LIMIT", 5, minimum=1)  # failures per address per window
-LOGIN_RATE_WINDOW = envint("MAILMON_LOGIN_RATE_WINDOW", 300, minimum=1)  # seconds
+LOGIN_RATE_LIMIT = envint("MAILMON_LOGIN_RATE_LIMIT", 5, minimum=1, maximum=10_000)  # failures per address per window
+LOGIN_RATE_WINDOW = envint("MAILMON_LOGIN_RATE_WINDOW", 300, minimum=1, maximum=86400)  # seconds
 # django-axes does the counting (apps/core/login_limit.py maps the two settings above onto it).
 # Failures count per client address, whichever usernames they try; a success resets nothing,
 # so a spray that logs in with a known password now and then is still throttled, and failures
@@ -241,7 +240,7 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
-        if DEBUG or TESTING
+        if DEBUG
         else "whitenoise.storage.CompressedManifestStaticFilesStorage"
     },
 }
@@ -276,11 +275,11 @@ MAILMON_TRUSTED_PROXIES = envlist("MAILMON_TRUSTED_PROXIES", [])
 MAILMON_METRICS_TOKEN = envstr("MAILMON_METRICS_TOKEN")
 
 # --- Time series ---
-MAILMON_EVENTS_RETENTION_DAYS = envint("MAILMON_EVENTS_RETENTION_DAYS", 90, minimum=1)
-MAILMON_METRICS_RETENTION_DAYS = envint("MAILMON_METRICS_RETENTION_DAYS", 30, minimum=1)
-MAILMON_PARTITIONS_AHEAD_DAYS = envint("MAILMON_PARTITIONS_AHEAD_DAYS", 7, minimum=1)
 # Shape of new time-series tables: auto (hypertables when TimescaleDB is usable), partitions, timescaledb.
 MAILMON_TIMESERIES = envchoice("MAILMON_TIMESERIES", ("auto", "partitions", "timescaledb"), "auto")
+MAILMON_EVENTS_RETENTION_DAYS = envint("MAILMON_EVENTS_RETENTION_DAYS", 90, minimum=1, maximum=3660)
+MAILMON_METRICS_RETENTION_DAYS = envint("MAILMON_METRICS_RETENTION_DAYS", 30, minimum=1, maximum=3660)
+MAILMON_PARTITIONS_AHEAD_DAYS = envint("MAILMON_PARTITIONS_AHEAD_DAYS", 7, minimum=1, maximum=366)
 
 # --- Email pages: delivery-time gauges turn yellow at GREEN_MS and red at YELLOW_MS ---
 MAILMON_DELIVERY_GREEN_MS = envint("MAILMON_DELIVERY_GREEN_MS", 3000, minimum=1)
@@ -289,28 +288,43 @@ if MAILMON_DELIVERY_YELLOW_MS <= MAILMON_DELIVERY_GREEN_MS:
     raise ConfigError("MAILMON_DELIVERY_YELLOW_MS: must be greater than MAILMON_DELIVERY_GREEN_MS")
 
 # --- Event ingest (docs/events.md): limits, backpressure and worker batch size ---
-MAILMON_INGEST_MAX_BODY_BYTES = envint("MAILMON_INGEST_MAX_BODY_BYTES", 32 * 1024 * 1024, minimum=1024)
 # Request bodies on every other path (apps/core/body_limit.py; the nginx config applies the same).
-MAILMON_MAX_BODY_BYTES = envint("MAILMON_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
-MAILMON_ANONYMOUS_MAX_BODY_BYTES = envint("MAILMON_ANONYMOUS_MAX_BODY_BYTES", 64 * 1024, minimum=1024)
+MAILMON_MAX_BODY_BYTES = envint("MAILMON_MAX_BODY_BYTES", 1024 * 1024, minimum=1024, maximum=1024 * 1024 * 1024)
+MAILMON_ANONYMOUS_MAX_BODY_BYTES = envint(
+    "MAILMON_ANONYMOUS_MAX_BODY_BYTES", 64 * 1024, minimum=1024, maximum=1024 * 1024 * 1024
+)
+MAILMON_INGEST_MAX_BODY_BYTES = envint(
+    "MAILMON_INGEST_MAX_BODY_BYTES", 32 * 1024 * 1024, minimum=1024, maximum=1024 * 1024 * 1024
+)
 MAILMON_INGEST_MAX_BACKLOG = envint("MAILMON_INGEST_MAX_BACKLOG", 1_000_000, minimum=1)  # events in the inbox
-MAILMON_INGEST_RETRY_AFTER = envint("MAILMON_INGEST_RETRY_AFTER", 5, minimum=1)  # seconds, on 429/503
-MAILMON_INGEST_BATCH_EVENTS = envint("MAILMON_INGEST_BATCH_EVENTS", 5000, minimum=1)  # per worker transaction
-MAILMON_INGEST_RULES_REFRESH = envfloat("MAILMON_INGEST_RULES_REFRESH", 10.0)  # seconds between rule checks
+# Retry-After seconds on 429/503; events per worker transaction; seconds between bounce-rule checks.
+MAILMON_INGEST_RETRY_AFTER = envint("MAILMON_INGEST_RETRY_AFTER", 5, minimum=1, maximum=3600)
+MAILMON_INGEST_BATCH_EVENTS = envint("MAILMON_INGEST_BATCH_EVENTS", 5000, minimum=1, maximum=1_000_000)
+MAILMON_INGEST_RULES_REFRESH = envfloat("MAILMON_INGEST_RULES_REFRESH", 10.0, minimum=0, maximum=3600)
 
 # --- Health ---
-MAILMON_HEARTBEAT_MAX_AGE = envfloat("MAILMON_HEARTBEAT_MAX_AGE", 120.0)
 # Agent keys registering nodes automatically (apps/nodes/services.py: nodes_ensure): per-key caps.
-MAILMON_NODES_PER_KEY = envint("MAILMON_NODES_PER_KEY", 500, minimum=0)
-MAILMON_NEW_NODES_PER_MINUTE = envint("MAILMON_NEW_NODES_PER_MINUTE", 60, minimum=0)
+MAILMON_NODES_PER_KEY = envint("MAILMON_NODES_PER_KEY", 500, minimum=0, maximum=1_000_000)
+MAILMON_NEW_NODES_PER_MINUTE = envint("MAILMON_NEW_NODES_PER_MINUTE", 60, minimum=0, maximum=1_000_000)
 MAILMON_NODE_APPROVAL_REQUIRED = envbool("MAILMON_NODE_APPROVAL_REQUIRED", False)
-MAILMON_NODE_SILENT_AFTER = envint("MAILMON_NODE_SILENT_AFTER", 60, minimum=1)  # seconds without a report: offline
+MAILMON_HEARTBEAT_MAX_AGE = envfloat("MAILMON_HEARTBEAT_MAX_AGE", 120.0, minimum=1, maximum=86400)
+# Seconds without an agent report before a node is offline.
+MAILMON_NODE_SILENT_AFTER = envint("MAILMON_NODE_SILENT_AFTER", 60, minimum=1, maximum=86400)
 
-# --- Security (production) ---
+# --- Security: harmless in development, so they hold everywhere ---
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+
+# --- Security that needs HTTPS (production) ---
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", True)
-    SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 31536000, minimum=0)
+    SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 31536000, minimum=0, maximum=2 * 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     SESSION_COOKIE_SECURE = True

@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import pytest
+from django.conf import settings
 from django.test import Client
 
 from apps.core.roles import ADMIN, OPERATOR, VIEWER
+from tests.core.factories import UserFactory, make_agent_key
 
-from .factories import UserFactory, make_agent_key
+
+def pytest_unconfigure(config) -> None:
+    """A test run leaves the machine as it found it: stop the embedded PostgreSQL that
+    ``tests/settings.py`` started (not one that was already running, nor one still in use)."""
+    from django.db import connections
+
+    from mailmon import embedded
+
+    started = getattr(settings, "EMBEDDED_STARTED", [])
+    if started:
+        connections.close_all()
+        embedded.stop(settings.VAR_DIR, only=started, unless_in_use=True)
 
 
 @pytest.fixture(autouse=True)

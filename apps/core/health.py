@@ -60,9 +60,6 @@ def check_beat() -> tuple[bool, str]:
     return _check_heartbeat(heartbeat.BEAT_KEY, "beat")
 
 
-CHECKS = {"database": check_database, "redis": check_redis, "worker": check_worker, "beat": check_beat}
-
-
 def run_checks() -> dict[str, tuple[bool, str]]:
     results = {"database": check_database(), "redis": check_redis()}
     if results["redis"][0]:

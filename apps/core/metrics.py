@@ -1,14 +1,14 @@
 """Prometheus exposition for /metrics.
 
 Counters live in Redis so that every process (web workers, Celery workers)
-adds to the same figure; modules register collectors that read the database
-at scrape time. Nothing here keeps per-process state.
+adds to the same figure; gauges (health, queue depths, uptime) are read at
+scrape time. Nothing here keeps per-process state.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -19,8 +19,6 @@ from .redis import get_redis
 COUNTERS_KEY = "mailmon:counters"
 # name -> help text; a counter must be declared before it is incremented.
 COUNTERS: dict[str, str] = {}
-# Collectors registered by modules: each yields prometheus Metric objects.
-COLLECTORS: list[Callable[[], Iterable[Metric]]] = []
 
 
 def declare_counter(name: str, help_text: str) -> None:
@@ -82,8 +80,6 @@ class _Collector:
         yield from collect_health()
         with contextlib.suppress(Exception):  # Redis down: mailmon_component_up says so
             yield from collect_counters()
-        for collector in COLLECTORS:
-            yield from collector()
 
 
 def render() -> bytes:

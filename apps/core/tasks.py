@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from celery import shared_task
-from django.conf import settings
 from django.utils import timezone
 
 from . import health, heartbeat, timeseries
@@ -14,19 +13,9 @@ def heartbeat_task() -> None:
     heartbeat.beat_heartbeat_record()
 
 
-def timeseries_tables() -> dict[str, int]:
-    from apps.events.models import EmailEvent
-    from apps.nodes.models import NodeMetric
-
-    return {
-        EmailEvent._meta.db_table: settings.MAILMON_EVENTS_RETENTION_DAYS,
-        NodeMetric._meta.db_table: settings.MAILMON_METRICS_RETENTION_DAYS,
-    }
-
-
 @shared_task(name="core.maintain_partitions", ignore_result=True)
 def maintain_partitions_task() -> dict:
-    tables = timeseries_tables()
+    tables = timeseries.tables()
     result = timeseries.maintain(tables)
     # TimescaleDB's background worker can fail every policy job (seen on PostgreSQL 15.20 with
     # TimescaleDB 2.28/2.29) while the same job run from a session works: run those here.

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, connection, transaction
@@ -35,6 +35,15 @@ logger = logging.getLogger(__name__)
 PARTITION_SUFFIX = "_p"
 HYPERTABLE, PARTITIONS, PLAIN = "hypertable", "partitions", "plain"
 POLICY_PROCS = ("policy_compression", "policy_retention")
+
+# Time-series tables, registered by their apps in AppConfig.ready() (core imports no app):
+# db_table -> a callable returning the retention in days, read when the maintenance task runs.
+TABLES: dict[str, Callable[[], int]] = {}
+
+
+def tables() -> dict[str, int]:
+    """Every registered time-series table with its retention in days (read now)."""
+    return {table: retention() for table, retention in TABLES.items()}
 
 
 def has_timescale(conn=connection) -> bool:

@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from apps.core.admin import AuditedModelAdmin
+
 from .models import BounceRule, EmailEvent
 
 
@@ -20,7 +22,7 @@ class EmailEventAdmin(admin.ModelAdmin):
 
 
 @admin.register(BounceRule)
-class BounceRuleAdmin(admin.ModelAdmin):
+class BounceRuleAdmin(AuditedModelAdmin):
     list_display = ["priority", "name", "category", "status_code", "enhanced_status", "response", "enabled"]
     list_display_links = ["name"]
     list_editable = ["priority", "enabled"]

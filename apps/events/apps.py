@@ -6,9 +6,15 @@ class EventsConfig(AppConfig):
     label = "events"
 
     def ready(self) -> None:
+        from django.conf import settings
+
+        from apps.core import timeseries
         from apps.core.health import QUEUE_DEPTHS
 
+        from .models import EmailEvent
         from .services import inbox_backlog
+
+        timeseries.TABLES[EmailEvent._meta.db_table] = lambda: settings.MAILMON_EVENTS_RETENTION_DAYS
 
         # Events accepted by the ingest API and not yet stored (/metrics, /health).
         QUEUE_DEPTHS["events_inbox"] = inbox_backlog

@@ -7,15 +7,9 @@ from django.db import models
 from .choices import IpStatus
 
 
-class SendingIPQuerySet(models.QuerySet):
-    def active(self):
-        return self.filter(status=IpStatus.ACTIVE)
-
-    def in_pool(self, pool):
-        return self.filter(pool=pool)
-
-
 class SendingIP(models.Model):
+    """One sending address: the node it is routed to, its pool, its status and warmup state."""
+
     address = models.GenericIPAddressField(unique=True)
     node = models.ForeignKey("nodes.Node", null=True, blank=True, on_delete=models.SET_NULL, related_name="ips")
     pool = models.ForeignKey("pools.IpPool", null=True, blank=True, on_delete=models.SET_NULL, related_name="ips")
@@ -29,19 +23,9 @@ class SendingIP(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    objects = SendingIPQuerySet.as_manager()
-
     class Meta:
         ordering = ["address"]
         verbose_name = "sending IP"
 
     def __str__(self) -> str:
         return self.address
-
-    @property
-    def version(self) -> int:
-        return 6 if ":" in self.address else 4
-
-    @property
-    def in_warmup(self) -> bool:
-        return self.warmup_started_on is not None and self.daily_limit is not None

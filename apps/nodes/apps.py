@@ -4,3 +4,12 @@ from django.apps import AppConfig
 class NodesConfig(AppConfig):
     name = "apps.nodes"
     label = "nodes"
+
+    def ready(self) -> None:
+        from django.conf import settings
+
+        from apps.core import timeseries
+
+        from .models import NodeMetric
+
+        timeseries.TABLES[NodeMetric._meta.db_table] = lambda: settings.MAILMON_METRICS_RETENTION_DAYS

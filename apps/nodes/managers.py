@@ -10,9 +10,3 @@ class NodeQuerySet(models.QuerySet):
 
     def pending_approval(self):
         return self.filter(approved=False)
-
-    def with_role(self, role: str):
-        return self.filter(role=role)
-
-    def silent_since(self, cutoff):
-        return self.filter(models.Q(last_seen__lt=cutoff) | models.Q(last_seen__isnull=True))

@@ -8,6 +8,8 @@ from .choices import PoolType
 
 
 class IpPool(models.Model):
+    """A named group of sending IPs for one kind of mail (transactional, marketing, …)."""
+
     name = models.SlugField(max_length=64, unique=True)
     type = models.CharField(max_length=16, choices=PoolType.choices, default=PoolType.GENERAL)
     description = models.TextField(blank=True)

@@ -18,7 +18,8 @@ from apps.nodes.choices import NodeRole, NodeStatus
 from apps.nodes.models import Node, NodeMetric
 from tests.agent.modules import AGENT_DIR
 from tests.agent.modules import mailmon_agent as agent
-from tests.factories import NodeFactory, make_agent_key
+from tests.core.factories import make_agent_key
+from tests.nodes.factories import NodeFactory
 
 AGENT_PATH = AGENT_DIR / "mailmon_agent.py"
 MY_PROCESS = psutil.Process().name()

@@ -15,7 +15,7 @@ from apps.nodes.models import Node, NodeMetric
 from tests.agent.modules import AGENT_DIR
 from tests.agent.modules import mailmon_agent as agent
 from tests.core import processes
-from tests.factories import make_agent_key
+from tests.core.factories import make_agent_key
 
 AGENT = str(AGENT_DIR / "mailmon_agent.py")
 
@@ -133,7 +133,7 @@ def test_check_names_an_unreadable_postfix_log(capsys, tmp_path, monkeypatch):
 
 @pytest.mark.django_db(transaction=True)
 def test_check_names_a_hostname_the_key_may_not_report_for(live_server, tmp_path, capsys):
-    from tests.factories import NodeFactory
+    from tests.nodes.factories import NodeFactory
 
     _, key = make_agent_key("scoped", node=NodeFactory(hostname="mx1.example.net"), allowed_cidrs=["127.0.0.0/8"])
     args = ["check", "--url", live_server.url, "--api-key", key, "--spool", str(tmp_path)]

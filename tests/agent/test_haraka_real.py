@@ -13,8 +13,8 @@ from apps.events.models import EmailEvent
 from apps.events.services import inbox_drain
 from tests.agent.mta import HARAKA_BIN, haraka_install, haraka_start, haraka_stop, require
 from tests.core import processes
+from tests.core.factories import make_agent_key
 from tests.core.processes import wait_for
-from tests.factories import make_agent_key
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

@@ -12,7 +12,7 @@ from apps.events.models import EmailEvent
 from apps.events.services import inbox_drain
 from tests.agent.modules import AGENT_DIR
 from tests.agent.mta import require
-from tests.factories import make_agent_key
+from tests.core.factories import make_agent_key
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -14,8 +14,8 @@ import pytest
 from apps.events.models import EmailEvent
 from apps.events.services import inbox_drain
 from tests.agent.modules import AGENT_DIR
+from tests.core.factories import make_agent_key
 from tests.core.processes import wait_for
-from tests.factories import make_agent_key
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

@@ -13,8 +13,8 @@ from apps.events.services import inbox_drain
 from tests.agent.modules import mailmon_agent as agent
 from tests.agent.modules import mailmon_postfix as postfix
 from tests.agent.test_postfix_parser import LOG
+from tests.core.factories import make_agent_key
 from tests.core.processes import wait_for
-from tests.factories import make_agent_key
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

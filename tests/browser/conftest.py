@@ -26,7 +26,7 @@ import pytest
 
 from apps.core.roles import ADMIN
 from tests.core import processes
-from tests.factories import UserFactory
+from tests.core.factories import UserFactory
 
 CHROMIUM_ARGS = [
     "--headless",

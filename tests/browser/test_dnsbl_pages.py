@@ -11,7 +11,7 @@ from apps.ips.models import SendingIP
 from tests.core import processes
 from tests.dnsbl.conftest import dns_server, zones  # noqa: F401 - fixtures
 from tests.dnsbl.dns_server import listed
-from tests.factories import SendingIPFactory
+from tests.ips.factories import SendingIPFactory
 
 from .conftest import off_the_browser_thread
 

@@ -14,7 +14,7 @@ from apps.events.services import inbox_drain, ingest_batch_create, ingest_prepar
 from apps.events.wire import parse_batch
 from apps.nodes.models import NodeMetric
 from tests.events.factories import event, store_events
-from tests.factories import NodeFactory
+from tests.nodes.factories import NodeFactory
 
 from .conftest import off_the_browser_thread
 

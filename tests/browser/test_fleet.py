@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from apps.nodes.choices import NodeRole, NodeStatus
 from apps.nodes.services import nodes_refresh_status
-from tests.factories import NodeFactory
+from tests.nodes.factories import NodeFactory
 
 from .conftest import ADMIN_PASSWORD, ADMIN_USERNAME, log_in, off_the_browser_thread
 

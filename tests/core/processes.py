@@ -1,9 +1,9 @@
 """Helpers for tests that start real processes (daphne, Celery worker and beat) on the test database.
 
 pytest-django creates ``test_<name>``; a subprocess only sees it if we hand it a
-``DATABASE_URL`` naming it. ``MAILMON_TESTING=1`` gives the subprocess the same
-Redis database offset as the tests, so heartbeats, the broker and the channel
-layer are shared with the test process and never with a running portal.
+``DATABASE_URL`` naming it. The test settings and the tests' Redis (with its database
+offset) make heartbeats, the broker and the channel layer shared with the test process
+and never with a running portal.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def subprocess_env(**extra: str) -> dict[str, str]:
         **os.environ,
         "DATABASE_URL": subprocess_database_url(),
         "REDIS_URL": settings.REDIS_URL,
-        "MAILMON_TESTING": "1",
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
         "MAILMON_REDIS_DB_OFFSET": str(settings.REDIS_DB_OFFSET),
         "DATABASE_CONN_MAX_AGE": "0",  # so that dropping the test database never waits on us
         "PYTHONUNBUFFERED": "1",

@@ -8,7 +8,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from apps.core.models import AgentAPIKey
-from tests.factories import NodeFactory, make_agent_key
+from tests.core.factories import make_agent_key
+from tests.nodes.factories import NodeFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -85,7 +85,7 @@ def test_the_login_page_is_public(client):
 
 
 def test_a_user_without_a_group_is_refused_pages_and_api(client):
-    from tests.factories import UserFactory
+    from tests.core.factories import UserFactory
 
     client.force_login(UserFactory(username="nobody"))
     assert client.get("/").status_code == 403

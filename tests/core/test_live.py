@@ -13,7 +13,8 @@ from apps.core.live import broadcast
 from apps.nodes.choices import NodeStatus
 from apps.nodes.tasks import refresh_status_task
 from mailmon.asgi import application
-from tests.factories import NodeFactory, UserFactory
+from tests.core.factories import UserFactory
+from tests.nodes.factories import NodeFactory
 
 pytestmark = pytest.mark.django_db
 

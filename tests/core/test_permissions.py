@@ -8,7 +8,9 @@ from django.test import Client
 from apps.core.models import AuditLog
 from apps.ips.choices import IpStatus
 from apps.nodes.choices import NodeStatus
-from tests.factories import NodeFactory, SendingIPFactory, UserFactory
+from tests.core.factories import UserFactory
+from tests.ips.factories import SendingIPFactory
+from tests.nodes.factories import NodeFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -116,7 +118,7 @@ def test_an_admin_deleting_in_the_admin_is_audited(admin_role_client):
 
 
 def test_revoking_an_agent_key_in_the_admin_is_audited(admin_role_client):
-    from tests.factories import make_agent_key
+    from tests.core.factories import make_agent_key
 
     stored, _ = make_agent_key("to-revoke")
     response = admin_role_client.post(

@@ -17,7 +17,7 @@ from asgiref.sync import async_to_sync
 from django.test import Client
 
 from apps.core.live import broadcast
-from tests.factories import UserFactory
+from tests.core.factories import UserFactory
 
 from . import processes
 

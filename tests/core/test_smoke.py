@@ -12,7 +12,7 @@ def test_anonymous_user_is_sent_to_login_from_the_overview(client):
 
 
 def test_viewer_sees_the_fleet_overview(viewer_client):
-    from tests.factories import NodeFactory
+    from tests.nodes.factories import NodeFactory
 
     NodeFactory(hostname="mta-x.example.net")
     response = viewer_client.get("/")

@@ -12,7 +12,7 @@ from apps.core import timeseries
 from apps.core.tasks import maintain_partitions_task
 from apps.events.models import EmailEvent
 from apps.nodes.models import NodeMetric
-from tests.factories import NodeFactory
+from tests.nodes.factories import NodeFactory
 
 pytestmark = pytest.mark.django_db
 

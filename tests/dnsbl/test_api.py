@@ -7,7 +7,7 @@ from django.test import TestCase
 
 from apps.dnsbl.services import dnsbl_round_run
 from apps.ips.models import SendingIP
-from tests.factories import SendingIPFactory
+from tests.ips.factories import SendingIPFactory
 
 from .dns_server import SERVFAIL, listed
 

@@ -12,7 +12,7 @@ from apps.dnsbl.models import DnsblAutoPause, DnsblChange, DnsblDomain, DnsblSta
 from apps.dnsbl.services import dnsbl_round_run, reputation_score
 from apps.ips.choices import IpStatus
 from apps.ips.models import SendingIP
-from tests.factories import SendingIPFactory
+from tests.ips.factories import SendingIPFactory
 
 from .dns_server import SERVFAIL, listed
 

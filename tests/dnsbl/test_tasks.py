@@ -19,7 +19,7 @@ from apps.dnsbl.models import DnsblState
 from apps.dnsbl.ratelimit import RedisZoneLimiter
 from apps.ips.choices import IpStatus
 from apps.ips.models import SendingIP
-from tests.factories import SendingIPFactory
+from tests.ips.factories import SendingIPFactory
 
 from .dns_server import listed
 

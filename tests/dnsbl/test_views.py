@@ -9,7 +9,7 @@ from apps.core.models import AuditLog
 from apps.core.redis import get_redis
 from apps.dnsbl.services import dnsbl_round_run
 from apps.ips.models import SendingIP
-from tests.factories import SendingIPFactory
+from tests.ips.factories import SendingIPFactory
 
 from .dns_server import listed
 

@@ -10,7 +10,9 @@ from django.utils import timezone
 from apps.events import selectors
 from apps.events.selectors import EventFilters, TimeRange
 from apps.nodes.models import NodeMetric
-from tests.factories import IpPoolFactory, NodeFactory, SendingIPFactory
+from tests.ips.factories import SendingIPFactory
+from tests.nodes.factories import NodeFactory
+from tests.pools.factories import IpPoolFactory
 
 from .factories import random_events, store_events
 

@@ -12,8 +12,9 @@ from django.db import connection
 from apps.core.metrics import render
 from apps.events.models import EmailEvent, IngestBatch
 from apps.events.services import inbox_drain
+from tests.core.factories import make_agent_key
 from tests.events.wire_samples import wire_event
-from tests.factories import NodeFactory, make_agent_key
+from tests.nodes.factories import NodeFactory
 
 URL = "/api/v1/events/ingest"
 NOW = datetime.now(UTC).replace(microsecond=0)

@@ -20,7 +20,7 @@ from apps.events.services import inbox_drain, ingest_batch_create, ingest_batche
 from apps.events.tasks import process_inbox
 from apps.events.wire import parse_batch
 from apps.nodes.models import Node
-from tests.factories import UserFactory
+from tests.core.factories import UserFactory
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 

@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 
 from apps.events.rollups import all_tables, rollups_rebuild
-from tests.factories import NodeFactory
+from tests.nodes.factories import NodeFactory
 
 from .factories import event, random_events, store_events
 

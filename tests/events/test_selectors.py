@@ -12,7 +12,9 @@ from django.core.exceptions import ValidationError
 from apps.events import selectors
 from apps.events.models.rollups import HIST_BOUNDS_MS
 from apps.events.selectors import EventFilters, TimeRange
-from tests.factories import IpPoolFactory, NodeFactory, SendingIPFactory
+from tests.ips.factories import SendingIPFactory
+from tests.nodes.factories import NodeFactory
+from tests.pools.factories import IpPoolFactory
 
 from .factories import event, random_events, store_events
 

@@ -17,7 +17,9 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from apps.events import selectors
-from tests.factories import IpPoolFactory, NodeFactory, UserFactory
+from tests.core.factories import UserFactory
+from tests.nodes.factories import NodeFactory
+from tests.pools.factories import IpPoolFactory
 
 PAGES = ["events-flow", "events-performance", "events-queue", "events-bounces", "events-destinations",
          "events-search"]

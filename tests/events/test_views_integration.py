@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from apps.nodes.models import NodeMetric
 from tests.events.factories import event, store_events
-from tests.factories import NodeFactory
+from tests.nodes.factories import NodeFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ import pytest
 
 from apps.nodes.choices import NodeRole, NodeStatus
 from apps.nodes.models import NodeMetric
-from tests.factories import NodeFactory
+from tests.nodes.factories import NodeFactory
 
 pytestmark = pytest.mark.django_db
 

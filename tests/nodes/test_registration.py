@@ -7,7 +7,7 @@ import pytest
 from apps.core.models import AuditLog
 from apps.nodes.models import Node
 from apps.nodes.services import NodeRegistrationRefused, nodes_ensure
-from tests.factories import UserFactory, make_agent_key
+from tests.core.factories import UserFactory, make_agent_key
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ from apps.nodes.choices import NodeRole, NodeStatus
 from apps.nodes.models import Node, NodeMetric
 from apps.nodes.selectors import fleet_summary
 from apps.nodes.services import node_metric_record, nodes_ensure, nodes_refresh_status
-from tests.factories import NodeFactory
+from tests.nodes.factories import NodeFactory
 
 pytestmark = pytest.mark.django_db
 

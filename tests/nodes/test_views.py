@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from apps.nodes.choices import NodeRole, NodeStatus
-from tests.factories import NodeFactory
+from tests.nodes.factories import NodeFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,6 @@ from django.core.management.base import BaseCommand, CommandError
 
 from apps.core.audit import audit_record
 from apps.core.models import AgentAPIKey, validate_cidr
-from apps.nodes.models import Node
 
 
 class Command(BaseCommand):
@@ -28,7 +27,8 @@ class Command(BaseCommand):
                 raise CommandError(f"--allow: {exc.messages[0]}") from exc
         node_obj = None
         if node:
-            node_obj = Node.objects.filter(hostname=node).first()
+            Node = AgentAPIKey._meta.get_field("node").related_model  # core imports no module app
+            node_obj = Node._default_manager.filter(hostname=node).first()
             if node_obj is None:
                 raise CommandError(f"--node: no node with hostname {node!r}")
         key_obj, key = AgentAPIKey.objects.create_key(name=name, node=node_obj, allowed_cidrs=allow)

@@ -18,8 +18,9 @@ import sys
 import time
 from dataclasses import dataclass
 
+from django.apps import apps
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from apps.core.metrics import STACK_RESTARTS, counter_inc
 
@@ -97,6 +98,8 @@ class Command(BaseCommand):
         parser.add_argument("--concurrency", type=int, default=2)
 
     def handle(self, *args, port: int, demo: bool, concurrency: int, **options):
+        if demo and not apps.is_installed("apps.demo"):
+            raise CommandError("--demo: the demo app is not installed (MAILMON_DEMO is off, as in production)")
         env = {**os.environ, "DATABASE_URL": settings.DATABASE_URL, "REDIS_URL": settings.REDIS_URL}
         commands = stack_commands(port, demo=demo, concurrency=concurrency)
         children = [Child(name, command, env) for name, command in commands.items()]

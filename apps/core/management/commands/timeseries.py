@@ -7,7 +7,6 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.core import timeseries
-from apps.core.tasks import timeseries_tables
 
 
 class Command(BaseCommand):
@@ -17,7 +16,7 @@ class Command(BaseCommand):
         parser.add_argument("action", nargs="?", choices=["status", "convert"], default="status")
 
     def handle(self, *args, action: str, **options):
-        tables = timeseries_tables()
+        tables = timeseries.tables()
         if action == "convert":
             self._convert(tables)
         for table in tables:

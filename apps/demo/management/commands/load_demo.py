@@ -6,7 +6,7 @@ import os
 
 from django.core.management.base import BaseCommand
 
-from apps.core import demo
+from apps.demo import services as demo
 
 
 class Command(BaseCommand):

@@ -1,4 +1,4 @@
-"""The demo traffic generator (apps.events.simulator): pure functions, no database."""
+"""The demo traffic generator (apps.demo.simulator): pure functions, no database."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from apps.events import simulator
-from apps.events.classification import classify
-from apps.events.simulator import (
+from apps.demo import simulator
+from apps.demo.simulator import (
     Fleet,
     FleetNode,
     Incident,
@@ -23,6 +22,7 @@ from apps.events.simulator import (
     domain_catalogue,
     incident_schedule,
 )
+from apps.events.classification import classify
 from apps.events.wire import parse_batch
 
 DAY_START = datetime(2026, 11, 24, tzinfo=UTC).timestamp()

@@ -1,4 +1,7 @@
-"""The demo fleet: loaded by ``manage.py load_demo`` (``make demo``) from fixtures/demo_fleet.json."""
+"""The demo fleet, its admin login and the simulator's key: ``manage.py load_demo`` (``make demo``).
+
+The fleet comes from ``apps/demo/fixtures/demo_fleet.json``.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ from apps.nodes.choices import NodeStatus
 from apps.nodes.models import Node
 from apps.pools.models import IpPool
 
-FIXTURE = Path(settings.BASE_DIR) / "fixtures" / "demo_fleet.json"
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "demo_fleet.json"
 DEMO_KEY_FILE = "demo_agent_key"
 
 

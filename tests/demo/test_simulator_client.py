@@ -11,7 +11,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from apps.events.management.commands.simulate_traffic import ApiClient, AuthRejected, Stats
+from apps.demo.management.commands.simulate_traffic import ApiClient, AuthRejected, Stats
 
 
 @pytest.mark.parametrize(

@@ -34,8 +34,8 @@ from urllib.parse import urlsplit
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Max
 
-from apps.events import simulator
-from apps.events.simulator import Fleet, FleetNode, OutboundNode, SendingAddress, Traffic
+from apps.demo import simulator
+from apps.demo.simulator import Fleet, FleetNode, OutboundNode, SendingAddress, Traffic
 
 INGEST_PATH = "/api/v1/events/ingest"
 METRICS_PATH = "/api/v1/nodes/metrics"
@@ -400,7 +400,7 @@ def _validated(options: dict) -> dict:
 
 
 def _demo_key() -> str:
-    from apps.core.demo import demo_agent_key_ensure
+    from apps.demo.services import demo_agent_key_ensure
 
     return demo_agent_key_ensure()
 

@@ -1,6 +1,6 @@
 """The receiving mail systems of the demo traffic: their delays, odds and real SMTP answers.
 
-Data for :mod:`apps.events.simulator`: Gmail, Microsoft, Yahoo and the other systems with
+Data for :mod:`apps.demo.simulator`: Gmail, Microsoft, Yahoo and the other systems with
 the codes and texts they really send, plus the sending MTA's own submission rejections.
 """
 

@@ -19,13 +19,13 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.db.models import Sum
 
-from apps.core.demo import demo_fleet_load
+from apps.demo.services import demo_fleet_load
 from apps.events.models import EmailEvent
 from apps.events.models.inbox import IngestBatch
 from apps.nodes.choices import NodeStatus
 from apps.nodes.models import Node, NodeMetric
-from tests.events.test_simulator_client import _Stub
-from tests.factories import make_agent_key
+from tests.core.factories import make_agent_key
+from tests.demo.test_simulator_client import _Stub
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
