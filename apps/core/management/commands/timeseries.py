@@ -19,7 +19,7 @@ class Command(BaseCommand):
         tables = timeseries.tables()
         if action == "convert":
             self._convert(tables)
-        for table in tables:
+        for table in sorted(tables):
             self.stdout.write(f"{table}: {timeseries.table_shape(table)}")
         for job in timeseries.failing_policy_jobs(tables):
             self.stdout.write(f"failing TimescaleDB job {job['job_id']} ({job['proc_name']} on {job['table']}): "
@@ -27,7 +27,7 @@ class Command(BaseCommand):
 
     def _convert(self, tables: dict[str, int]) -> None:
         models = {model._meta.db_table: model for model in apps.get_models()}
-        for table, retention in tables.items():
+        for table, retention in sorted(tables.items()):
             if timeseries.table_shape(table) != timeseries.PARTITIONS:
                 continue
             try:
