@@ -3,7 +3,7 @@
 Run from the repository root: ``.venv/bin/python bench/query.py`` (``make bench``).
 Prints ONE JSON line (progress goes to stderr).
 
-On a throwaway database ``mailmon_bench_query`` of the configured PostgreSQL server
+On a throwaway database ``mailmon_bench_query`` (``--db`` to choose another) of the configured PostgreSQL server
 (created, then dropped unless --keep-db), it:
 
 1. migrates, creates 15 nodes, 4 pools and 320 sending IPs;
@@ -114,6 +114,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=40)
     parser.add_argument("--keep-db", action="store_true", help="Do not drop the benchmark database.")
     parser.add_argument("--reuse-db", action="store_true", help="Skip loading: query a kept database.")
+    parser.add_argument("--db", default=BENCH_DB, help=f"Benchmark database name (default {BENCH_DB}).")
     return parser.parse_args()
 
 
@@ -131,10 +132,10 @@ def admin_execute(sql: str) -> None:
         conn.execute(sql)
 
 
-def use_bench_database() -> None:
+def use_bench_database(name: str) -> None:
     from django.conf import settings
 
-    settings.DATABASES["default"]["NAME"] = BENCH_DB  # before any connection is opened
+    settings.DATABASES["default"]["NAME"] = name  # before any connection is opened
     settings.DATABASES["default"]["CONN_MAX_AGE"] = None
 
 
@@ -276,10 +277,10 @@ def main() -> None:
     args = parse_args()
     import django
 
-    use_bench_database()
+    use_bench_database(args.db)
     if not args.reuse_db:
-        admin_execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        admin_execute(f"CREATE DATABASE {BENCH_DB}")
+        admin_execute(f"DROP DATABASE IF EXISTS {args.db} WITH (FORCE)")
+        admin_execute(f"CREATE DATABASE {args.db}")
     django.setup()
     from django.core.management import call_command
     from django.db import connection
@@ -325,7 +326,7 @@ def main() -> None:
     finally:
         connection.close()
         if not args.keep_db:
-            admin_execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+            admin_execute(f"DROP DATABASE IF EXISTS {args.db} WITH (FORCE)")
     print(json.dumps(result), flush=True)
 
 
