@@ -204,6 +204,12 @@ def rollup_rows() -> dict[str, int]:
     return counts
 
 
+def node_queue(**kwargs) -> dict:
+    from apps.nodes.selectors import queue
+
+    return queue(**kwargs)
+
+
 QUESTIONS = {
     "throughput": lambda s, tr, f: s.throughput(time_range=tr, filters=f, group_by="type"),
     "throughput_by_node": lambda s, tr, f: s.throughput(time_range=tr, filters=f, group_by="node"),
@@ -213,7 +219,7 @@ QUESTIONS = {
     "delivery-histogram": lambda s, tr, f: s.delivery_histogram(time_range=tr, filters=f),
     "deferred-reasons": lambda s, tr, f: s.deferred_reasons(time_range=tr, filters=f),
     "destinations": lambda s, tr, f: s.destinations(time_range=tr, filters=f),
-    "queue": lambda s, tr, f: s.queue(time_range=tr, node=f.node),
+    "queue": lambda s, tr, f: node_queue(time_range=tr, node=f.node),
 }
 URLS = {
     "throughput": ("throughput", {}),
@@ -235,7 +241,7 @@ def p95(samples: list[float]) -> float:
 def time_selectors(repeat: int, filters_by_name: dict) -> dict:
     """p95 per question and range; filtered variants get fewer repetitions (raw fallbacks are slow)."""
     from apps.events import selectors
-    from apps.events.selectors import TimeRange
+    from apps.events.time_range import TimeRange
 
     results: dict[str, dict[str, float]] = {}
     for filter_name, (filters, share) in filters_by_name.items():
@@ -286,7 +292,7 @@ def main() -> None:
     from django.db import connection
     from django.utils import timezone
 
-    from apps.events.selectors import EventFilters
+    from apps.events.time_range import EventFilters
     from apps.nodes.models import Node
 
     try:

@@ -1,14 +1,12 @@
-"""The shared time-range picker of the email pages: query string ⇄ (TimeRange, EventFilters).
+"""The time-range picker of the email pages: query string ⇄ (TimeRange, EventFilters).
 
-The range itself is parsed by ``selectors.TimeRange.parse``; this module only adds
-what a browser form needs: ``datetime-local`` inputs (no offset, no seconds) read
-as UTC, the filter fields checked with errors naming the field, and links that
-keep the picker state.
+Range and filters are parsed by ``time_range.py`` (the same parser as the API); this
+module only adds what a browser form needs: a "custom" choice, ``datetime-local``
+inputs (no offset, no seconds) read as UTC, and links that keep the picker state.
 """
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urlencode
@@ -16,12 +14,9 @@ from urllib.parse import urlencode
 from django.core.exceptions import ValidationError
 from django.http import QueryDict
 
-from .selectors import EventFilters, TimeRange
+from .time_range import DEFAULT_RANGE, FILTER_FIELDS, EventFilters, TimeRange, parse_filters
 
-RANGES = [("1h", "1 h"), ("6h", "6 h"), ("24h", "24 h"), ("7d", "7 d"), ("30d", "30 d")]
-DEFAULT_RANGE = "24h"
 CUSTOM = "custom"
-FILTER_FIELDS = ("node", "ip", "pool", "from_domain", "to_domain")
 INPUT_FORMAT = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> sends and shows
 
 
@@ -31,7 +26,7 @@ class Picker:
 
     time_range: TimeRange
     filters: EventFilters
-    range: str  # one of RANGES, or "custom"
+    range: str  # a key of time_range.RANGES, or "custom"
     values: dict[str, str] = field(default_factory=dict)  # the query string state, empty values dropped
 
     @property
@@ -64,44 +59,6 @@ def _as_rfc3339(value: str | None) -> str | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.isoformat()
-
-
-def _positive_int(query: QueryDict, name: str) -> int | None:
-    raw = query.get(name, "").strip()
-    if not raw:
-        return None
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValidationError({name: f"{name}: expected a positive integer id, got {raw!r}."})
-    return int(raw)
-
-
-def _ip(query: QueryDict) -> str | None:
-    raw = query.get("ip", "").strip()
-    if not raw:
-        return None
-    try:
-        return str(ipaddress.ip_address(raw))
-    except ValueError:
-        raise ValidationError({"ip": f"ip: {raw!r} is not an IPv4 or IPv6 address."}) from None
-
-
-def _domain(query: QueryDict, name: str) -> str | None:
-    raw = query.get(name, "").strip().lower().lstrip("@")
-    if not raw:
-        return None
-    if len(raw) > 255 or any(c.isspace() or c in "/@?#" for c in raw):
-        raise ValidationError({name: f"{name}: {raw!r} is not a domain name."})
-    return raw
-
-
-def parse_filters(query: QueryDict) -> EventFilters:
-    return EventFilters(
-        node=_positive_int(query, "node"),
-        ip=_ip(query),
-        pool=_positive_int(query, "pool"),
-        from_domain=_domain(query, "from_domain"),
-        to_domain=_domain(query, "to_domain"),
-    )
 
 
 def picker_from_query(query: QueryDict, *, now: datetime | None = None) -> Picker:
