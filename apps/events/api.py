@@ -27,7 +27,7 @@ class QueryText(serializers.Field):
     pages share that one parser and its messages. Subclasses only describe it for the schema."""
 
     def to_internal_value(self, data) -> str:
-        return str(data)
+        return str(data).strip()
 
     def to_representation(self, value) -> str:
         return value
