@@ -8,10 +8,14 @@ Every operation also documents the 4xx answers it can give, with the one error b
 (``Error``: ``detail``, or each field at fault with its messages): 400 when it takes
 parameters or a body, 401 + 403 for agent keys, 403 for staff sessions, 404 for a page
 beyond the last. A view's own ``extend_schema(responses=...)`` for a code wins.
+
+IP address fields accepting both families are documented as IPv4 or IPv6 (drf-spectacular
+alone says only "string").
 """
 
 from __future__ import annotations
 
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
 
@@ -38,6 +42,7 @@ AGENT_ERRORS = {
 }
 SESSION_ERRORS = {"403": "Not logged in, or the account lacks the permission this endpoint needs."}
 PAGE_MISSING = "Page beyond the last one."
+IP_SCHEMA = {"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]}
 
 
 def _short(part: str) -> str:
@@ -83,3 +88,15 @@ class AutoSchema(SpectacularAutoSchema):
         component = ResolvedComponent(name="Error", type=ResolvedComponent.SCHEMA, object="Error", schema=ERROR_SCHEMA)
         self.registry.register_on_missing(component)
         return component.ref
+
+
+class IPAddressFieldExtension(OpenApiSerializerFieldExtension):
+    """``serializers.IPAddressField`` (and model ``GenericIPAddressField``s): ipv4, ipv6 or either."""
+
+    target_class = "rest_framework.fields.IPAddressField"
+
+    def map_serializer_field(self, auto_schema, direction) -> dict:
+        protocol = self.target.protocol.lower()
+        if protocol in ("ipv4", "ipv6"):
+            return {"type": "string", "format": protocol}
+        return dict(IP_SCHEMA)

@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.permissions import HasPerm
+from apps.core.schema import IP_SCHEMA
 from apps.nodes import selectors as node_selectors
 
 from . import selectors
@@ -43,7 +44,7 @@ class MomentParam(QueryText):
     pass
 
 
-@extend_schema_field({"anyOf": [{"type": "string", "format": "ipv4"}, {"type": "string", "format": "ipv6"}]})
+@extend_schema_field(IP_SCHEMA)
 class IpParam(QueryText):
     pass
 
