@@ -3,7 +3,7 @@
 Run from the repository root: ``.venv/bin/python bench/query.py`` (``make bench``).
 Prints ONE JSON line (progress goes to stderr).
 
-On a throwaway database ``mailmon_bench_query`` of the configured PostgreSQL server
+On a throwaway database ``mailmon_bench_query`` (``--db`` to choose another) of the configured PostgreSQL server
 (created, then dropped unless --keep-db), it:
 
 1. migrates, creates 15 nodes, 4 pools and 320 sending IPs;
@@ -114,6 +114,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=40)
     parser.add_argument("--keep-db", action="store_true", help="Do not drop the benchmark database.")
     parser.add_argument("--reuse-db", action="store_true", help="Skip loading: query a kept database.")
+    parser.add_argument("--db", default=BENCH_DB, help=f"Benchmark database name (default {BENCH_DB}).")
     return parser.parse_args()
 
 
@@ -131,10 +132,10 @@ def admin_execute(sql: str) -> None:
         conn.execute(sql)
 
 
-def use_bench_database() -> None:
+def use_bench_database(name: str) -> None:
     from django.conf import settings
 
-    settings.DATABASES["default"]["NAME"] = BENCH_DB  # before any connection is opened
+    settings.DATABASES["default"]["NAME"] = name  # before any connection is opened
     settings.DATABASES["default"]["CONN_MAX_AGE"] = None
 
 
@@ -203,6 +204,12 @@ def rollup_rows() -> dict[str, int]:
     return counts
 
 
+def node_queue(**kwargs) -> dict:
+    from apps.nodes.selectors import queue
+
+    return queue(**kwargs)
+
+
 QUESTIONS = {
     "throughput": lambda s, tr, f: s.throughput(time_range=tr, filters=f, group_by="type"),
     "throughput_by_node": lambda s, tr, f: s.throughput(time_range=tr, filters=f, group_by="node"),
@@ -212,7 +219,7 @@ QUESTIONS = {
     "delivery-histogram": lambda s, tr, f: s.delivery_histogram(time_range=tr, filters=f),
     "deferred-reasons": lambda s, tr, f: s.deferred_reasons(time_range=tr, filters=f),
     "destinations": lambda s, tr, f: s.destinations(time_range=tr, filters=f),
-    "queue": lambda s, tr, f: s.queue(time_range=tr, node=f.node),
+    "queue": lambda s, tr, f: node_queue(time_range=tr, node=f.node),
 }
 URLS = {
     "throughput": ("throughput", {}),
@@ -234,7 +241,7 @@ def p95(samples: list[float]) -> float:
 def time_selectors(repeat: int, filters_by_name: dict) -> dict:
     """p95 per question and range; filtered variants get fewer repetitions (raw fallbacks are slow)."""
     from apps.events import selectors
-    from apps.events.selectors import TimeRange
+    from apps.events.time_range import TimeRange
 
     results: dict[str, dict[str, float]] = {}
     for filter_name, (filters, share) in filters_by_name.items():
@@ -279,16 +286,16 @@ def main() -> None:
     from mailmon import embedded
 
     embedded.start()  # an entry point: the embedded servers when DATABASE_URL/REDIS_URL are unset
-    use_bench_database()
+    use_bench_database(args.db)
     if not args.reuse_db:
-        admin_execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
-        admin_execute(f"CREATE DATABASE {BENCH_DB}")
+        admin_execute(f"DROP DATABASE IF EXISTS {args.db} WITH (FORCE)")
+        admin_execute(f"CREATE DATABASE {args.db}")
     django.setup()
     from django.core.management import call_command
     from django.db import connection
     from django.utils import timezone
 
-    from apps.events.selectors import EventFilters
+    from apps.events.time_range import EventFilters
     from apps.nodes.models import Node
 
     try:
@@ -328,7 +335,7 @@ def main() -> None:
     finally:
         connection.close()
         if not args.keep_db:
-            admin_execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+            admin_execute(f"DROP DATABASE IF EXISTS {args.db} WITH (FORCE)")
     print(json.dumps(result), flush=True)
 
 

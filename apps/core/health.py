@@ -1,4 +1,4 @@
-"""Health checks for /health and /health/detailed: each returns (ok, detail)."""
+"""Health checks for /health and /health/detailed: each returns (ok, detail); one body builder for both."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import logging
 import platform
 import time
 from collections.abc import Callable
+from importlib import metadata
 
 import django
 from django.conf import settings
@@ -19,7 +20,7 @@ STARTED_AT = time.time()
 TIMESERIES_REPORT_KEY = "mailmon:timeseries:report"
 logger = logging.getLogger(__name__)
 
-# Modules register extra queue depths here (name -> callable returning an int).
+# Apps register extra queue depths here in their AppConfig.ready() (name -> callable returning an int).
 QUEUE_DEPTHS: dict[str, Callable[[], int]] = {}
 
 
@@ -91,8 +92,16 @@ def get_redis_broker():
     return redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
 
 
+def mailmon_version() -> str:
+    """The installed package's version (pyproject.toml), not a copy of it."""
+    try:
+        return metadata.version("mailmon")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
+
 def versions() -> dict[str, str]:
-    found = {"mailmon": "0.1.0", "python": platform.python_version(), "django": django.get_version()}
+    found = {"mailmon": mailmon_version(), "python": platform.python_version(), "django": django.get_version()}
     try:
         with connection.cursor() as cursor:
             cursor.execute("SHOW server_version")
@@ -137,3 +146,23 @@ def check_timeseries() -> dict:
 
 def uptime_seconds() -> float:
     return round(time.time() - STARTED_AT, 1)
+
+
+def health_body(*, detailed: bool = False) -> tuple[dict, int]:
+    """The body and status of /health (and, ``detailed``, of /health/detailed): 200 or 503 naming what fails."""
+    results = run_checks()
+    failing = [name for name, (ok, _) in results.items() if not ok]
+    body: dict = {
+        "status": "fail" if failing else "ok",
+        "failing": failing,
+        "checks": {name: {"ok": ok, "detail": detail} for name, (ok, detail) in results.items()},
+    }
+    if detailed:
+        body |= {
+            "versions": versions(),
+            "uptime_seconds": uptime_seconds(),
+            "queues": queue_depths(),
+            "timeseries": check_timeseries(),
+            "environment": settings.MAILMON_ENV,
+        }
+    return body, 503 if failing else 200

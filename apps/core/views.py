@@ -24,14 +24,8 @@ class LoginView(auth_views.LoginView):
 @never_cache
 @require_GET
 def health_view(request):
-    results = health.run_checks()
-    failing = [name for name, (ok, _) in results.items() if not ok]
-    body = {
-        "status": "ok" if not failing else "fail",
-        "failing": failing,
-        "checks": {name: {"ok": ok, "detail": detail} for name, (ok, detail) in results.items()},
-    }
-    return JsonResponse(body, status=200 if not failing else 503)
+    body, status = health.health_body()
+    return JsonResponse(body, status=status)
 
 
 @never_cache
@@ -47,21 +41,8 @@ def health_detailed(request):
         return JsonResponse({"detail": "Authentication required."}, status=401)
     if not has_role(request.user):
         return JsonResponse({"detail": "Your account has no mailmon role."}, status=403)
-    results = health.run_checks()
-    failing = [name for name, (ok, _) in results.items() if not ok]
-    return JsonResponse(
-        {
-            "status": "ok" if not failing else "fail",
-            "failing": failing,
-            "checks": {name: {"ok": ok, "detail": detail} for name, (ok, detail) in results.items()},
-            "versions": health.versions(),
-            "uptime_seconds": health.uptime_seconds(),
-            "queues": health.queue_depths(),
-            "timeseries": health.check_timeseries(),
-            "environment": settings.MAILMON_ENV,
-        },
-        status=200 if not failing else 503,
-    )
+    body, status = health.health_body(detailed=True)
+    return JsonResponse(body, status=status)
 
 
 @never_cache

@@ -1,83 +1,123 @@
 """Email flow API (/api/v1/email/*): thin views over ``selectors.py``, one per question.
 
 Every view takes the same range (``range`` or ``from``/``to``) and filters (``node``,
-``ip``, ``pool``, ``from_domain``, ``to_domain``); bad values answer 400 naming the field.
+``ip``, ``pool``, ``from_domain``, ``to_domain``; the queue only ``node``), parsed by
+``time_range.py`` as the pages parse them; bad values answer 400 naming the field.
+Each answer is shaped by the view's ``Output`` serializer, which is also its schema.
 """
 
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.permissions import HasPerm
-from apps.nodes.models import Node
-from apps.pools.models import IpPool
+from apps.core.schema import IP_SCHEMA
+from apps.nodes import selectors as node_selectors
 
 from . import selectors
-from .selectors import DESTINATION_SORTS, GROUP_COLUMNS, RANGES, EventFilters, TimeRange
+from .selectors import DESTINATION_SORTS, GROUP_COLUMNS
+from .time_range import FILTER_FIELDS, MAX_NAME, RANGE_CHOICES, TimeRange, parse_filters
 
 
-def _lookup(model, field: str, value: str, name_field: str) -> int:
-    """An id given as digits or by name; 400 naming ``field`` when there is none."""
-    found = model.objects.filter(**({"pk": int(value)} if value.isdigit() else {name_field: value}))
-    pk = found.values_list("pk", flat=True).first()
-    if pk is None:
-        raise serializers.ValidationError({field: [f"{field}: no {model._meta.verbose_name} {value!r}."]})
-    return pk
+class QueryText(serializers.Field):
+    """A query parameter handed to ``time_range.py`` as text, unchecked here: the API and the
+    pages share that one parser and its messages. Subclasses only describe it for the schema."""
+
+    def to_internal_value(self, data) -> str:
+        return str(data).strip()
+
+    def to_representation(self, value) -> str:
+        return value
 
 
-class RangeInput(serializers.Serializer):
-    """``range`` (default 24h) or ``from``/``to`` in RFC 3339, plus the event filters."""
+@extend_schema_field({"type": "string", "enum": [key for key, _label in RANGE_CHOICES]})
+class RangeParam(QueryText):
+    pass
 
-    range = serializers.ChoiceField(choices=list(RANGES), required=False)
-    node = serializers.CharField(required=False, max_length=255, help_text="Node id or hostname.")
-    ip = serializers.IPAddressField(required=False)
-    pool = serializers.CharField(required=False, max_length=64, help_text="Pool id or name.")
-    from_domain = serializers.CharField(required=False, max_length=255)
-    to_domain = serializers.CharField(required=False, max_length=255)
+
+@extend_schema_field({"type": "string", "format": "date-time"})
+class MomentParam(QueryText):
+    pass
+
+
+@extend_schema_field(IP_SCHEMA)
+class IpParam(QueryText):
+    pass
+
+
+@extend_schema_field({"type": "string", "maxLength": MAX_NAME})
+class NameParam(QueryText):
+    pass
+
+
+class TimeInput(serializers.Serializer):
+    """``range`` (default 24h) or ``from``/``to`` in RFC 3339; the filters a subclass declares.
+
+    Parsed by ``time_range.py`` (``TimeRange.parse``, ``parse_filters``) exactly as the pages
+    parse them: an empty value means "not given", and every error names its field.
+    """
+
+    range = RangeParam(required=False, help_text="Preset ending now (default 24h); not with from/to.")
 
     def get_fields(self):
         fields = super().get_fields()
         # "from" is a Python keyword, so these two cannot be class attributes.
-        fields["from"] = serializers.CharField(required=False, help_text="RFC 3339 start, e.g. 2026-11-25T10:00:00Z.")
-        fields["to"] = serializers.CharField(required=False, help_text="RFC 3339 end (default: now).")
+        fields["from"] = MomentParam(required=False, help_text="RFC 3339 start with offset, e.g. 2026-11-25T10:00:00Z.")
+        fields["to"] = MomentParam(required=False, help_text="RFC 3339 end with offset (default: now).")
         return fields
 
     def validate(self, attrs: dict) -> dict:
         try:
             attrs["time_range"] = TimeRange.parse(
-                range=attrs.get("range"), start=attrs.get("from"), end=attrs.get("to")
+                range=attrs.get("range") or None, start=attrs.get("from") or None, end=attrs.get("to") or None
             )
+            attrs["filters"] = parse_filters(attrs)
         except DjangoValidationError as error:
             raise serializers.ValidationError(error.message_dict) from None
-        node = attrs.get("node")
-        pool = attrs.get("pool")
-        attrs["filters"] = EventFilters(
-            node=_lookup(Node, "node", node, "hostname") if node else None,
-            ip=attrs.get("ip"),
-            pool=_lookup(IpPool, "pool", pool, "name") if pool else None,
-            from_domain=(attrs.get("from_domain") or "").lower().lstrip("@") or None,
-            to_domain=(attrs.get("to_domain") or "").lower().lstrip("@") or None,
-        )
         return attrs
 
 
+class RangeInput(TimeInput):
+    """The range plus every event filter."""
+
+    node = NameParam(required=False, help_text="Node id or hostname.")
+    ip = IpParam(required=False, help_text="Sending IP.")
+    pool = NameParam(required=False, help_text="IP pool id or name (events sent from its IPs).")
+    from_domain = NameParam(required=False, help_text="Sender domain (case-insensitive).")
+    to_domain = NameParam(required=False, help_text="Recipient domain (case-insensitive).")
+
+
 class EmailApi(APIView):
-    """Shared by the email views: session auth (the default) and the events view permission."""
+    """Shared by the email views: session auth (the default), the events view permission,
+    input parsed by ``Input`` and the answer shaped by ``Output``."""
 
     permission_classes = [HasPerm.of("events.view_emailevent")]
     Input: type[serializers.Serializer] = RangeInput
+    Output: type[serializers.Serializer]
 
     def query(self, request) -> dict:
+        declared = self.Input().fields
+        unsupported = [name for name in FILTER_FIELDS if name not in declared and request.query_params.get(name)]
+        if unsupported:
+            allowed = ", ".join(name for name in FILTER_FIELDS if name in declared)
+            raise serializers.ValidationError(
+                {name: [f"{name}: not supported here; filters that apply: {allowed}."] for name in unsupported}
+            )
         data = self.Input(data=request.query_params)
         data.is_valid(raise_exception=True)
         return data.validated_data
 
+    def answer(self, result: dict) -> Response:
+        return Response(self.Output(result).data)
 
-class _DeliveryTime(serializers.Serializer):
+
+class DeliveryTime(serializers.Serializer):
+    """Delivery time of delivered events (ms): exact average, percentiles from the histogram."""
+
     avg = serializers.FloatField(allow_null=True)
     p50 = serializers.FloatField(allow_null=True)
     p95 = serializers.FloatField(allow_null=True)
@@ -99,7 +139,7 @@ class EmailThroughputApi(EmailApi):
     def get(self, request):
         q = self.query(request)
         result = selectors.throughput(time_range=q["time_range"], filters=q["filters"], group_by=q["group_by"])
-        return Response(result)
+        return self.answer(result)
 
 
 class EmailStatsApi(EmailApi):
@@ -118,13 +158,13 @@ class EmailStatsApi(EmailApi):
         bounced_rate = serializers.FloatField(allow_null=True)
         deferred_rate = serializers.FloatField(allow_null=True)
         rejected_rate = serializers.FloatField(allow_null=True)
-        delivery_time_ms = _DeliveryTime()
+        delivery_time_ms = DeliveryTime()
         resolution = serializers.CharField()
 
     @extend_schema(parameters=[RangeInput], responses=Output)
     def get(self, request):
         q = self.query(request)
-        return Response(selectors.stats(time_range=q["time_range"], filters=q["filters"]))
+        return self.answer(selectors.stats(time_range=q["time_range"], filters=q["filters"]))
 
 
 class EmailBounceAnalysisApi(EmailApi):
@@ -151,7 +191,7 @@ class EmailBounceAnalysisApi(EmailApi):
     @extend_schema(parameters=[RangeInput], responses=Output)
     def get(self, request):
         q = self.query(request)
-        return Response(selectors.bounce_analysis(time_range=q["time_range"], filters=q["filters"]))
+        return self.answer(selectors.bounce_analysis(time_range=q["time_range"], filters=q["filters"]))
 
 
 class EmailDeliveryHistogramApi(EmailApi):
@@ -170,7 +210,7 @@ class EmailDeliveryHistogramApi(EmailApi):
     @extend_schema(parameters=[RangeInput], responses=Output)
     def get(self, request):
         q = self.query(request)
-        return Response(selectors.delivery_histogram(time_range=q["time_range"], filters=q["filters"]))
+        return self.answer(selectors.delivery_histogram(time_range=q["time_range"], filters=q["filters"]))
 
 
 class EmailDeferredReasonsApi(EmailApi):
@@ -196,7 +236,7 @@ class EmailDeferredReasonsApi(EmailApi):
     def get(self, request):
         q = self.query(request)
         result = selectors.deferred_reasons(time_range=q["time_range"], filters=q["filters"], limit=q["limit"])
-        return Response(result)
+        return self.answer(result)
 
 
 class EmailDestinationsApi(EmailApi):
@@ -237,14 +277,17 @@ class EmailDestinationsApi(EmailApi):
             page=q["page"],
             page_size=q["page_size"],
         )
-        return Response(result)
+        return self.answer(result)
 
 
 class EmailQueueApi(EmailApi):
-    """Total and per-node mail queue from the agents' reports (a bucket holds the last report in it)."""
+    """Total and per-node mail queue from the agents' reports (a bucket holds the last report in it).
 
-    class Input(RangeInput):
-        pass
+    Queue sizes are reported per node: ``ip``, ``pool`` and the domain filters answer 400.
+    """
+
+    class Input(TimeInput):
+        node = NameParam(required=False, help_text="Node id or hostname.")
 
     class Output(serializers.Serializer):
         class NodeNow(serializers.Serializer):
@@ -263,7 +306,7 @@ class EmailQueueApi(EmailApi):
         series = Series()
         resolution = serializers.CharField()
 
-    @extend_schema(parameters=[RangeInput], responses=Output)
+    @extend_schema(parameters=[Input], responses=Output)
     def get(self, request):
         q = self.query(request)
-        return Response(selectors.queue(time_range=q["time_range"], node=q["filters"].node))
+        return self.answer(node_selectors.queue(time_range=q["time_range"], node=q["filters"].node))

@@ -7,7 +7,6 @@ instead. A chart is never drawn from invented data: no events, no figure.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -224,8 +223,3 @@ def destinations_chart(data: dict) -> Chart:
                              marker_color=TYPE_COLORS[key]))
     return Chart("destinations", title, _layout(fig, barmode="stack", height=max(240, 26 * len(rows) + 90),
                                                 margin={"l": 180, "r": 20, "t": 20, "b": 40}, xaxis_title="events"))
-
-
-def figure_data(chart: Chart) -> dict:
-    """The figure as plain data (tests and the JSON embed read the same thing)."""
-    return json.loads(chart.figure.to_json()) if chart.figure is not None else {}

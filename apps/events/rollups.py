@@ -12,8 +12,11 @@ ingest transaction to one grain roughly halves its cost (measured ~140 ms → ~5
 From scratch: :func:`rollups_rebuild` recomputes whole UTC days from the raw events
 (5 minutes from events, hours from 5 minutes, days from hours: sums of sums are exact).
 
-All SQL is generated from the same column lists as the models, so a rollup, its
-rebuild and the raw fallback in ``selectors.py`` cannot drift apart.
+All SQL is generated from the vocabulary next to the models (``models/rollups.py``:
+column lists, origin, grains, the event projection) that the selectors' raw fallback
+reads too, so a rollup, its rebuild and that fallback cannot drift apart. The beat task
+that runs :func:`rollups_refresh` and :func:`rollups_expire` is ``events.rollups_refresh``
+in ``tasks.py`` (scheduled in ``mailmon/beat.py``).
 """
 
 from __future__ import annotations
@@ -29,42 +32,23 @@ from django.utils import timezone
 from .models.rollups import (
     COUNT_FIELDS,
     CUTS,
+    FAMILIES,
     GRAINS,
-    HIST_BOUNDS_MS,
     HIST_FIELDS,
-    REASON_KEYS,
+    ORIGIN_SQL,
     REASON_TYPES,
-    ROLLUP_MODELS,
+    SAMPLE_CHARS,
+    STEPS,
+    all_tables,
+    dirty_table,
+    event_source_sql,
+    events_table,
+    key_columns,
+    table_name,
+    value_columns,
 )
 
-EVENTS_TABLE = "events_emailevent"
-DIRTY_TABLE = "events_rollup_dirty"
 ADVISORY_LOCK = 0x6D61696C  # "mail": held by whoever writes hourly/daily rollups
-ORIGIN_SQL = "TIMESTAMPTZ '2000-01-03 00:00:00+00'"  # = selectors.ORIGIN: a UTC midnight
-SAMPLE_CHARS = 500
-# width_bucket(x, thresholds) counts thresholds <= x; with bound+1 thresholds an integer
-# delay lands in bucket i exactly when bound[i-1] < delay <= bound[i] (0 below the first).
-HIST_THRESHOLDS_SQL = "ARRAY[" + ",".join(str(b + 1) for b in HIST_BOUNDS_MS) + "]::int[]"
-FAMILIES = ("flow", "reason")
-
-
-def table_name(family: str, cut: str, grain: str) -> str:
-    return ROLLUP_MODELS[(family, cut, grain)]._meta.db_table
-
-
-def all_tables() -> list[str]:
-    """Every rollup table, in the one order all writers lock them (avoids deadlocks)."""
-    return sorted(model._meta.db_table for model in ROLLUP_MODELS.values())
-
-
-def key_columns(family: str, cut: str) -> list[str]:
-    return ["bucket", *CUTS[cut], *(REASON_KEYS if family == "reason" else ())]
-
-
-def value_columns(family: str) -> list[str]:
-    if family == "flow":
-        return [*COUNT_FIELDS.values(), "delay_n", "delay_sum", *HIST_FIELDS]
-    return ["n", "sample_response"]
 
 
 def event_aggregates(family: str) -> list[str]:
@@ -82,15 +66,6 @@ def rollup_aggregates(family: str) -> list[str]:
     if family == "reason":
         return ["sum(n)", "max(sample_response)"]
     return [f"sum({c})" for c in value_columns(family)]
-
-
-def event_source_sql(relation: str, where: str = "") -> str:
-    """Event rows of ``relation`` with the columns the rollups group on, plus ``hb``."""
-    return (
-        "SELECT time, node_id, sending_ip, sender_domain, recipient_domain, type, bounce_category, "
-        "coalesce(status_code, 0) AS status_code, enhanced_status, response, delay_ms, "
-        f"width_bucket(delay_ms, {HIST_THRESHOLDS_SQL}) AS hb FROM {relation} {where}"
-    )
 
 
 def _narrow_flow_sql(keys: list[str], bucket: str, source: str) -> str:
@@ -152,7 +127,7 @@ def _apply_sql(source: str) -> str:
             returning = " RETURNING bucket" if (family, cut) == ("flow", "total") else ""
             ctes.append(f"w_{family}_{cut} AS ({_upsert_sql(family, cut, '5m', select)}{returning})")
     ctes.append(
-        f"w_dirty AS (INSERT INTO {DIRTY_TABLE} (hour) "
+        f"w_dirty AS (INSERT INTO {dirty_table()} (hour) "
         f"SELECT DISTINCT date_bin('1 hour', bucket, {ORIGIN_SQL}) FROM w_flow_total)"
     )
     return "WITH " + ",\n".join(ctes) + "\nSELECT 1"
@@ -187,8 +162,7 @@ def _recompute_sql(family: str, cut: str, grain: str, finer: str) -> str:
 
 
 def _recompute(cursor, grain: str, finer: str, buckets: list[dt.datetime]) -> None:
-    step = {"1h": dt.timedelta(hours=1), "1d": dt.timedelta(days=1)}[grain]
-    params = {"buckets": buckets, "first": min(buckets), "last": max(buckets) + step}
+    params = {"buckets": buckets, "first": min(buckets), "last": max(buckets) + STEPS[grain]}
     for family in FAMILIES:
         for cut in CUTS:
             table = table_name(family, cut, grain)
@@ -211,7 +185,7 @@ def rollups_refresh() -> int:
         cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [ADVISORY_LOCK])
         if not cursor.fetchone()[0]:
             return 0
-        cursor.execute(f"SELECT id, hour FROM {DIRTY_TABLE}")
+        cursor.execute(f"SELECT id, hour FROM {dirty_table()}")
         marks = cursor.fetchall()
         if not marks:
             return 0
@@ -219,7 +193,7 @@ def rollups_refresh() -> int:
         _recompute(cursor, "1h", "5m", hours)
         days = sorted({dt.datetime.combine(h.astimezone(dt.UTC).date(), dt.time.min, tzinfo=dt.UTC) for h in hours})
         _recompute(cursor, "1d", "1h", days)
-        cursor.execute(f"DELETE FROM {DIRTY_TABLE} WHERE id = ANY(%s)", [[mark_id for mark_id, _ in marks]])
+        cursor.execute(f"DELETE FROM {dirty_table()} WHERE id = ANY(%s)", [[mark_id for mark_id, _ in marks]])
     return len(hours)
 
 
@@ -233,7 +207,7 @@ def _days(start: dt.date, end: dt.date) -> Iterator[dt.date]:
 def event_days() -> tuple[dt.date, dt.date] | None:
     """The first and the day after the last UTC day holding events, or None when there are none."""
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT min(time), max(time) FROM {EVENTS_TABLE}")
+        cursor.execute(f"SELECT min(time), max(time) FROM {events_table()}")
         first, last = cursor.fetchone()
     if first is None:
         return None
@@ -245,7 +219,7 @@ def _rebuild_day(cursor, day: dt.date) -> None:
     upper = lower + dt.timedelta(days=1)
     for table in all_tables():
         cursor.execute(f"DELETE FROM {table} WHERE bucket >= %s AND bucket < %s", [lower, upper])
-    events = f"({event_source_sql(EVENTS_TABLE, 'WHERE time >= %s AND time < %s')}) AS e"
+    events = f"({event_source_sql(events_table(), 'WHERE time >= %s AND time < %s')}) AS e"
     for family in FAMILIES:
         for cut in CUTS:
             select = _group_select(family, cut, "5m", events, from_events=True)
@@ -301,7 +275,3 @@ def rollups_expire(*, now: dt.datetime | None = None) -> int:
                 cursor.execute(f"DELETE FROM {table_name(family, cut, '5m')} WHERE bucket < %s", [cutoff])
                 deleted += cursor.rowcount
     return deleted
-
-
-# The beat task lives here with the code it runs (apps/events/tasks.py imports services,
-# which imports this module, so workers always register it).

@@ -4,6 +4,12 @@ Resolution follows the range (``TimeRange.resolution``): under 6 h the 5-minute
 rollups, up to 7 days the hourly ones, beyond that the daily ones. Ranges are widened
 to whole buckets of that resolution (a rollup cannot split a bucket), so a "24 h"
 question covers 24 or 25 whole hours; every answer says which ``resolution`` it used.
+
+Each question reads the narrowest rollup cut holding its filters (``models/rollups.py``).
+Filters that no cut holds together (node or IP or pool with a domain, sender with
+recipient domain, and ``group_by`` columns outside the cut) read the raw events instead,
+projected onto the same columns: same figures, but their cost grows with the events in
+the range. The queue (node metrics) is ``apps.nodes.selectors.queue``.
 """
 
 from __future__ import annotations
@@ -13,105 +19,29 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.utils import timezone
 
-from . import rollups
+from apps.ips.models import SendingIP
+from apps.nodes.models import Node
+
 from .choices import BounceCategory
-from .models.rollups import COUNT_FIELDS, CUTS, GRAINS, HIST_BOUNDS_MS, HIST_FIELDS, REASON_TYPES
+from .models.rollups import (
+    COUNT_FIELDS,
+    CUTS,
+    GRAINS,
+    HIST_BOUNDS_MS,
+    HIST_FIELDS,
+    ORIGIN_SQL,
+    REASON_TYPES,
+    SAMPLE_CHARS,
+    event_source_sql,
+    events_table,
+    table_name,
+    value_columns,
+)
+from .time_range import EventFilters, TimeRange
 
-RANGES: dict[str, dt.timedelta] = {
-    "1h": dt.timedelta(hours=1),
-    "6h": dt.timedelta(hours=6),
-    "24h": dt.timedelta(hours=24),
-    "7d": dt.timedelta(days=7),
-    "30d": dt.timedelta(days=30),
-}
-DEFAULT_RANGE = "24h"
-STEPS: dict[str, dt.timedelta] = {
-    "5m": dt.timedelta(minutes=5),
-    "1h": dt.timedelta(hours=1),
-    "1d": dt.timedelta(days=1),
-}
-# date_bin origin shared with apps/events/rollups.py: a UTC midnight, so days are UTC days.
-ORIGIN = dt.datetime(2000, 1, 3, tzinfo=dt.UTC)
-MAX_SPAN = dt.timedelta(days=400)
 # Outcomes of a delivery attempt: the denominator of every rate.
 SENT_TYPES: tuple[str, ...] = ("delivered", "bounced", "deferred", "rejected")
-
-
-def _parse_moment(value: str, field: str) -> dt.datetime:
-    text = value.strip()
-    if text[-1:] in {"z", "Z"}:
-        text = text[:-1] + "+00:00"
-    try:
-        moment = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise ValidationError({field: f"{field}: {value!r} is not an RFC 3339 date-time."}) from None
-    if moment.tzinfo is None:
-        raise ValidationError({field: f"{field}: {value!r} needs a UTC offset (e.g. Z or +00:00)."})
-    return moment.astimezone(dt.UTC)
-
-
-@dataclass(frozen=True)
-class TimeRange:
-    """A half-open interval [start, end) in aware UTC."""
-
-    start: dt.datetime
-    end: dt.datetime
-
-    @classmethod
-    def parse(
-        cls, *, range: str | None, start: str | None, end: str | None, now: dt.datetime | None = None
-    ) -> TimeRange:
-        """A preset ``range`` (ending now) or a custom ``start``/``end``; errors name the field."""
-        now = (now or timezone.now()).astimezone(dt.UTC)
-        if start or end:
-            if range:
-                raise ValidationError({"range": "range: give either range or from/to, not both."})
-            if not start:
-                raise ValidationError({"from": "from: required with to."})
-            first = _parse_moment(start, "from")
-            last = _parse_moment(end, "to") if end else now
-            if last <= first:
-                raise ValidationError({"to": "to: must be after from."})
-            if last - first > MAX_SPAN:
-                raise ValidationError({"from": f"from: ranges longer than {MAX_SPAN.days} days are not served."})
-            return cls(start=first, end=last)
-        chosen = range or DEFAULT_RANGE
-        if chosen not in RANGES:
-            raise ValidationError({"range": f"range: expected one of {', '.join(RANGES)}, got {chosen!r}."})
-        return cls(start=now - RANGES[chosen], end=now)
-
-    @property
-    def resolution(self) -> str:
-        span = self.end - self.start
-        if span < dt.timedelta(hours=6):
-            return "5m"
-        return "1h" if span <= dt.timedelta(days=7) else "1d"
-
-    def snapped(self) -> TimeRange:
-        """Widened to whole buckets of the resolution: what the rollups can answer exactly."""
-        step = STEPS[self.resolution]
-        start = ORIGIN + ((self.start - ORIGIN) // step) * step
-        end = ORIGIN + -((ORIGIN - self.end) // step) * step
-        return TimeRange(start=start, end=end)
-
-    def buckets(self) -> list[dt.datetime]:
-        step = STEPS[self.resolution]
-        snapped = self.snapped()
-        count = (snapped.end - snapped.start) // step
-        return [snapped.start + i * step for i in range(count)]
-
-
-@dataclass(frozen=True)
-class EventFilters:
-    """Which events a question is about; None means any. Domains are matched lower-cased."""
-
-    node: int | None = None
-    ip: str | None = None
-    pool: int | None = None
-    from_domain: str | None = None
-    to_domain: str | None = None
 
 
 # --- Sources: the narrowest rollup cut that holds every column a question needs ---
@@ -160,15 +90,15 @@ def _raw_flow_sql(grain: str) -> str:
 
 def _raw_reason_sql(grain: str) -> str:
     values = ["type", "bounce_category", "status_code", "enhanced_status", "1 AS n"]
-    values.append(f"left(response, {rollups.SAMPLE_CHARS}) AS sample_response")
+    values.append(f"left(response, {SAMPLE_CHARS}) AS sample_response")
     types = ", ".join(f"'{t}'" for t in REASON_TYPES)
     return _raw_sql(grain, values, where=f" AND type IN ({types})")
 
 
 def _raw_sql(grain: str, values: list[str], where: str = "") -> str:
-    source = rollups.event_source_sql(rollups.EVENTS_TABLE, f"WHERE time >= %s AND time < %s{where}")
+    source = event_source_sql(events_table(), f"WHERE time >= %s AND time < %s{where}")
     return (
-        f"(SELECT date_bin('{GRAINS[grain]}', time, {rollups.ORIGIN_SQL}) AS bucket, node_id, sending_ip, "
+        f"(SELECT date_bin('{GRAINS[grain]}', time, {ORIGIN_SQL}) AS bucket, node_id, sending_ip, "
         f"sender_domain, recipient_domain, {', '.join(values)} FROM ({source}) AS e)"
     )
 
@@ -197,7 +127,7 @@ def _source(family: str, time_range: TimeRange, filters: EventFilters, column: s
         relation = _raw_flow_sql(grain) if family == "flow" else _raw_reason_sql(grain)
         params: list = [span.start, span.end]
     else:
-        relation, params = rollups.table_name(family, cut, grain), []
+        relation, params = table_name(family, cut, grain), []
     where = ["s.bucket >= %s", "s.bucket < %s"]
     params += [span.start, span.end]
     for clause, value in _filter_clauses(filters):
@@ -213,7 +143,8 @@ def _filter_clauses(filters: EventFilters) -> list[tuple[str, object]]:
     if filters.ip is not None:
         clauses.append(("s.sending_ip = %s::inet", filters.ip))
     if filters.pool is not None:
-        clauses.append(("s.sending_ip IN (SELECT address FROM ips_sendingip WHERE pool_id = %s)", filters.pool))
+        pool_ips = f"SELECT address FROM {SendingIP._meta.db_table} WHERE pool_id = %s"
+        clauses.append((f"s.sending_ip IN ({pool_ips})", filters.pool))
     if filters.from_domain is not None:
         clauses.append(("s.sender_domain = %s", filters.from_domain.lower()))
     if filters.to_domain is not None:
@@ -276,7 +207,7 @@ HIST_LABELS: list[str] = [f"≤ {_duration_label(b)}" for b in HIST_BOUNDS_MS] +
 # --- The questions ---
 
 _TOTAL_SQL = " + ".join(f"s.{c}" for c in COUNT_FIELDS.values())
-_SUMS_SQL = ", ".join(f"coalesce(sum(s.{c}), 0)" for c in rollups.value_columns("flow"))
+_SUMS_SQL = ", ".join(f"coalesce(sum(s.{c}), 0)" for c in value_columns("flow"))
 
 
 def _sent(counts: dict[str, int]) -> int:
@@ -327,7 +258,8 @@ def _top_series(
     (picking the top keys' rows again would walk an index over most of the range).
     """
     key = _KEY_SQL[column]
-    label = "coalesce((SELECT hostname FROM nodes_node WHERE id::text = x.k), x.k)" if column == "node_id" else "x.k"
+    hostname = f"(SELECT hostname FROM {Node._meta.db_table} WHERE id::text = x.k)"
+    label = f"coalesce({hostname}, x.k)" if column == "node_id" else "x.k"
     if source.raw:
         sql = (
             f"WITH agg AS MATERIALIZED (SELECT s.bucket, {key} AS k, sum({_TOTAL_SQL}) AS n {source.from_where} "
@@ -540,45 +472,4 @@ def _destination(row: tuple) -> dict:
         "avg_delivery_ms": avg,
         "p95_delivery_ms": hist_percentile(hist, 0.95),
         "_count": int(row[-1]),
-    }
-
-
-QUEUE_NOW_WINDOW = dt.timedelta(minutes=10)
-
-
-def queue(*, time_range: TimeRange, node: int | None = None) -> dict:
-    """Mail queue sizes from the agents' reports (nodes.NodeMetric.queue_size).
-
-    A bucket's value is the node's last report in it (a level, not a sum); ``per_node_now``
-    is each node's latest report in the last 10 minutes of the range.
-    """
-    grain = time_range.resolution
-    span = time_range.snapped()
-    step = STEPS[grain]
-    buckets = time_range.buckets()
-    index = {bucket: i for i, bucket in enumerate(buckets)}
-    nodes = "SELECT id, hostname FROM nodes_node" + (" WHERE id = %s" if node is not None else "")
-    node_params = [node] if node is not None else []
-    rows = _fetch(
-        f"SELECT b.bucket, n.hostname, m.queue_size FROM generate_series(%s::timestamptz, %s::timestamptz, %s) "
-        f"AS b(bucket) CROSS JOIN ({nodes}) AS n CROSS JOIN LATERAL (SELECT queue_size FROM nodes_nodemetric "
-        "WHERE node_id = n.id AND time >= b.bucket AND time < b.bucket + %s AND queue_size IS NOT NULL "
-        "ORDER BY time DESC LIMIT 1) AS m",
-        [span.start, span.end - step, step, *node_params, step],
-    )
-    per_node: dict[str, list[int | None]] = {}
-    for bucket, hostname, size in rows:
-        per_node.setdefault(hostname, [None] * len(buckets))[index[bucket]] = size
-    now_rows = _fetch(
-        f"SELECT n.hostname, m.queue_size, m.time FROM ({nodes}) AS n CROSS JOIN LATERAL (SELECT queue_size, time "
-        "FROM nodes_nodemetric WHERE node_id = n.id AND time >= %s AND time <= %s AND queue_size IS NOT NULL "
-        "ORDER BY time DESC LIMIT 1) AS m ORDER BY n.hostname",
-        [*node_params, max(time_range.start, time_range.end - QUEUE_NOW_WINDOW), time_range.end],
-    )
-    per_node_now = [{"node": h, "queue_size": size, "time": t.isoformat()} for h, size, t in now_rows]
-    return {
-        "total_now": sum(r["queue_size"] for r in per_node_now) if per_node_now else None,
-        "per_node_now": per_node_now,
-        "series": {"buckets": [b.isoformat() for b in buckets], "per_node": dict(sorted(per_node.items()))},
-        "resolution": grain,
     }

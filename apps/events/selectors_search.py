@@ -1,6 +1,6 @@
 """Raw event lookups for the drill-down list (/events/search/): newest first, one page at a time.
 
-Aggregates live in ``selectors.py`` and read rollups; this module reads
+Aggregates live in ``selectors.py``; this module reads
 ``EmailEvent`` rows themselves, always bounded by a time range so that only the
 partitions of that range are scanned.
 """
@@ -16,7 +16,7 @@ from apps.ips.models import SendingIP
 from apps.nodes.models import Node
 
 from .models import EmailEvent
-from .selectors import EventFilters, TimeRange
+from .time_range import EventFilters, TimeRange
 
 # Newest-first windows tried before the whole range (see _newest): small first, because a
 # busy fleet stores thousands of events a second and every row of a window gets sorted.

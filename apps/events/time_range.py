@@ -1,131 +1,177 @@
-"""The shared time-range picker of the email pages: query string ⇄ (TimeRange, EventFilters).
+"""What an email-flow question is about: a time range and event filters, parsed once.
 
-The range itself is parsed by ``selectors.TimeRange.parse``; this module only adds
-what a browser form needs: ``datetime-local`` inputs (no offset, no seconds) read
-as UTC, the filter fields checked with errors naming the field, and links that
-keep the picker state.
+The API (``api.py``), the pages (``range_picker.py``) and the event search all read
+``range``/``from``/``to`` with :meth:`TimeRange.parse` and ``node``/``ip``/``pool``/
+``from_domain``/``to_domain`` with :func:`parse_filters`, so a parameter means the same
+everywhere and every error names its field (``{"node": "node: no node 'mx9'."}``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from urllib.parse import urlencode
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
-from django.http import QueryDict
+from django.db import models
+from django.utils import timezone
 
-from .selectors import EventFilters, TimeRange
+from apps.nodes.models import Node
+from apps.pools.models import IpPool
 
-RANGES = [("1h", "1 h"), ("6h", "6 h"), ("24h", "24 h"), ("7d", "7 d"), ("30d", "30 d")]
+from .models.rollups import ORIGIN, STEPS
+
+# The preset ranges, each ending now: the one definition the API, the pages and the docs use.
+RANGES: dict[str, dt.timedelta] = {
+    "1h": dt.timedelta(hours=1),
+    "6h": dt.timedelta(hours=6),
+    "24h": dt.timedelta(hours=24),
+    "7d": dt.timedelta(days=7),
+    "30d": dt.timedelta(days=30),
+}
 DEFAULT_RANGE = "24h"
-CUSTOM = "custom"
+MAX_SPAN = dt.timedelta(days=400)
 FILTER_FIELDS = ("node", "ip", "pool", "from_domain", "to_domain")
-INPUT_FORMAT = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> sends and shows
+MAX_NAME = 255
+
+
+RANGE_CHOICES = [(key, f"{key[:-1]} {key[-1]}") for key in RANGES]  # ("24h", "24 h"): API enum, picker buttons
+
+
+def _parse_moment(value: str, field: str) -> dt.datetime:
+    text = value.strip()
+    if text[-1:] in {"z", "Z"}:
+        text = text[:-1] + "+00:00"
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ValidationError({field: f"{field}: {value!r} is not an RFC 3339 date-time."}) from None
+    if moment.tzinfo is None:
+        raise ValidationError({field: f"{field}: {value!r} needs a UTC offset (e.g. Z or +00:00)."})
+    try:
+        return moment.astimezone(dt.UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 has no UTC equivalent
+        raise ValidationError({field: f"{field}: {value!r} is out of range."}) from None
 
 
 @dataclass(frozen=True)
-class Picker:
-    """The picker state of one request: what to query, and what the form shows."""
+class TimeRange:
+    """A half-open interval [start, end) in aware UTC."""
 
-    time_range: TimeRange
-    filters: EventFilters
-    range: str  # one of RANGES, or "custom"
-    values: dict[str, str] = field(default_factory=dict)  # the query string state, empty values dropped
+    start: dt.datetime
+    end: dt.datetime
+
+    @classmethod
+    def parse(
+        cls, *, range: str | None, start: str | None, end: str | None, now: dt.datetime | None = None
+    ) -> TimeRange:
+        """A preset ``range`` (ending now) or a custom ``start``/``end``; errors name the field."""
+        now = (now or timezone.now()).astimezone(dt.UTC)
+        if start or end:
+            if range:
+                raise ValidationError({"range": "range: give either range or from/to, not both."})
+            if not start:
+                raise ValidationError({"from": "from: required with to."})
+            first = _parse_moment(start, "from")
+            last = _parse_moment(end, "to") if end else now
+            if last <= first:
+                raise ValidationError({"to": "to: must be after from."})
+            if last - first > MAX_SPAN:
+                raise ValidationError({"from": f"from: ranges longer than {MAX_SPAN.days} days are not served."})
+            return cls(start=first, end=last)
+        chosen = range or DEFAULT_RANGE
+        if chosen not in RANGES:
+            raise ValidationError({"range": f"range: expected one of {', '.join(RANGES)}, got {chosen!r}."})
+        return cls(start=now - RANGES[chosen], end=now)
 
     @property
-    def is_live(self) -> bool:
-        """A relative range ends now, so live counters may keep adding to it."""
-        return self.range != CUSTOM
+    def resolution(self) -> str:
+        span = self.end - self.start
+        if span < dt.timedelta(hours=6):
+            return "5m"
+        return "1h" if span <= dt.timedelta(days=7) else "1d"
 
     @property
-    def from_input(self) -> str:
-        return self.time_range.start.astimezone(UTC).strftime(INPUT_FORMAT)
+    def step(self) -> dt.timedelta:
+        return STEPS[self.resolution]
 
-    @property
-    def to_input(self) -> str:
-        return self.time_range.end.astimezone(UTC).strftime(INPUT_FORMAT)
+    def snapped(self) -> TimeRange:
+        """Widened to whole buckets of the resolution: what the rollups can answer exactly."""
+        step = self.step
+        start = ORIGIN + ((self.start - ORIGIN) // step) * step
+        end = ORIGIN + -((ORIGIN - self.end) // step) * step
+        return TimeRange(start=start, end=end)
 
-    def query(self, **extra: str | int | list[str] | None) -> str:
-        """The picker state plus ``extra`` as a query string (empty values are dropped)."""
-        merged = {**self.values, **extra}
-        return urlencode({k: v for k, v in merged.items() if v not in (None, "", [])}, doseq=True)
+    def buckets(self) -> list[dt.datetime]:
+        step = self.step
+        snapped = self.snapped()
+        count = (snapped.end - snapped.start) // step
+        return [snapped.start + i * step for i in range(count)]
 
 
-def _as_rfc3339(value: str | None) -> str | None:
-    """``datetime-local`` values carry no offset: read them as UTC. Anything else passes through."""
-    if not value:
+@dataclass(frozen=True)
+class EventFilters:
+    """Which events a question is about; None means any. Domains are matched lower-cased."""
+
+    node: int | None = None
+    ip: str | None = None
+    pool: int | None = None
+    from_domain: str | None = None
+    to_domain: str | None = None
+
+
+def _text(values: Mapping[str, str | None], name: str) -> str:
+    raw = (values.get(name) or "").strip()
+    if len(raw) > MAX_NAME or any(not c.isprintable() for c in raw):
+        raise ValidationError({name: f"{name}: {raw[:40]!r} is not a valid value."})
+    return raw
+
+
+def _lookup(model: type[models.Model], name_field: str, values: Mapping[str, str | None], name: str) -> int | None:
+    """An id given as digits or by name; unknown ones are an error naming the field."""
+    raw = _text(values, name)
+    if not raw:
+        return None
+    found = model.objects.filter(**({"pk": int(raw)} if raw.isascii() and raw.isdigit() else {name_field: raw}))
+    pk = found.values_list("pk", flat=True).first()
+    if pk is None:
+        raise ValidationError({name: f"{name}: no {model._meta.verbose_name} {raw!r}."})
+    return pk
+
+
+def _ip(values: Mapping[str, str | None]) -> str | None:
+    raw = _text(values, "ip")
+    if not raw:
         return None
     try:
-        moment = datetime.fromisoformat(value)
+        address = ipaddress.ip_address(raw)
     except ValueError:
-        return value  # TimeRange.parse names the field in its error
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.isoformat()
+        address = None
+    if address is None or "%" in raw:  # a zone id (fe80::1%eth0) is no sending address
+        raise ValidationError({"ip": f"ip: {raw!r} is not an IPv4 or IPv6 address."})
+    return str(address)
 
 
-def _positive_int(query: QueryDict, name: str) -> int | None:
-    raw = query.get(name, "").strip()
+def _domain(values: Mapping[str, str | None], name: str) -> str | None:
+    raw = _text(values, name).lower().lstrip("@")
     if not raw:
         return None
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValidationError({name: f"{name}: expected a positive integer id, got {raw!r}."})
-    return int(raw)
-
-
-def _ip(query: QueryDict) -> str | None:
-    raw = query.get("ip", "").strip()
-    if not raw:
-        return None
-    try:
-        return str(ipaddress.ip_address(raw))
-    except ValueError:
-        raise ValidationError({"ip": f"ip: {raw!r} is not an IPv4 or IPv6 address."}) from None
-
-
-def _domain(query: QueryDict, name: str) -> str | None:
-    raw = query.get(name, "").strip().lower().lstrip("@")
-    if not raw:
-        return None
-    if len(raw) > 255 or any(c.isspace() or c in "/@?#" for c in raw):
+    if any(c.isspace() or c in "/@?#" for c in raw):
         raise ValidationError({name: f"{name}: {raw!r} is not a domain name."})
     return raw
 
 
-def parse_filters(query: QueryDict) -> EventFilters:
+def parse_filters(values: Mapping[str, str | None]) -> EventFilters:
+    """``node``/``pool`` by id or name, ``ip``, ``from_domain``/``to_domain``; empty means any.
+
+    Raises ValidationError naming the field. Reads the database only to resolve a
+    node or pool that was given.
+    """
     return EventFilters(
-        node=_positive_int(query, "node"),
-        ip=_ip(query),
-        pool=_positive_int(query, "pool"),
-        from_domain=_domain(query, "from_domain"),
-        to_domain=_domain(query, "to_domain"),
+        node=_lookup(Node, "hostname", values, "node"),
+        ip=_ip(values),
+        pool=_lookup(IpPool, "name", values, "pool"),
+        from_domain=_domain(values, "from_domain"),
+        to_domain=_domain(values, "to_domain"),
     )
-
-
-def picker_from_query(query: QueryDict, *, now: datetime | None = None) -> Picker:
-    """Read ``range``/``from``/``to`` and the filters; raises ValidationError naming the field."""
-    chosen = query.get("range", "").strip()
-    start, end = query.get("from", "").strip(), query.get("to", "").strip()
-    if not chosen:
-        chosen = CUSTOM if (start or end) else DEFAULT_RANGE
-    if chosen == CUSTOM:
-        if not start:  # an empty "to" means now (TimeRange.parse)
-            raise ValidationError({"from": "from: required for a custom range."})
-        time_range = TimeRange.parse(range=None, start=_as_rfc3339(start), end=_as_rfc3339(end), now=now)
-    else:
-        time_range = TimeRange.parse(range=chosen, start=None, end=None, now=now)
-    filters = parse_filters(query)
-    values = {"range": chosen}
-    if chosen == CUSTOM:
-        values |= {"from": start, "to": end}
-    values |= {name: query.get(name, "").strip() for name in FILTER_FIELDS}
-    return Picker(time_range=time_range, filters=filters, range=chosen, values=values)
-
-
-def error_messages(exc: ValidationError) -> dict[str, list[str]]:
-    """ValidationError → {field: [messages]}, whether or not it was raised with a dict."""
-    if hasattr(exc, "error_dict"):
-        return {name: [str(m) for e in errors for m in e.messages] for name, errors in exc.error_dict.items()}
-    return {"range": list(exc.messages)}

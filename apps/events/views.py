@@ -1,6 +1,6 @@
 """Email-flow pages: flow, performance, queue, bounces, destinations and the event list.
 
-Every page shares the time-range picker (``time_range.py``). A normal request gets
+Every page shares the time-range picker (``range_picker.py``). A normal request gets
 the full page; an htmx request (the picker, a sort header, a pager link) gets the
 ``partials/_<page>.html`` fragment that replaces ``#events-page``. Bad picker or
 page parameters answer 400 with the form error naming the field.
@@ -17,12 +17,14 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 
+from apps.nodes import selectors as node_selectors
 from apps.nodes.models import Node
 from apps.pools.models import IpPool
 
 from . import charts, selectors, selectors_search
 from .choices import BounceCategory, EventType
-from .time_range import FILTER_FIELDS, RANGES, Picker, error_messages, picker_from_query
+from .range_picker import Picker, error_messages, picker_from_query
+from .time_range import FILTER_FIELDS, RANGE_CHOICES
 
 PERM = "events.view_emailevent"
 DESTINATIONS_PAGE_SIZE = 50
@@ -34,7 +36,7 @@ Builder = Callable[[Picker, QueryDict], dict]
 
 def _page(request: HttpRequest, name: str, build: Builder) -> HttpResponse:
     """Parse the picker, build the page's context, render the page or its htmx partial."""
-    context: dict = {"page_name": name, "ranges": RANGES, "nodes": Node.objects.only("id", "hostname"),
+    context: dict = {"page_name": name, "ranges": RANGE_CHOICES, "nodes": Node.objects.only("id", "hostname"),
                      "pools": IpPool.objects.only("id", "name"), "picker": None}
     status = 200
     try:
@@ -117,7 +119,7 @@ def performance(request: HttpRequest) -> HttpResponse:
 @permission_required(PERM, raise_exception=True)
 def queue(request: HttpRequest) -> HttpResponse:
     def build(picker: Picker, query: QueryDict) -> dict:
-        data = selectors.queue(time_range=picker.time_range, node=picker.filters.node)
+        data = node_selectors.queue(time_range=picker.time_range, node=picker.filters.node)
         deferred = selectors.deferred_reasons(time_range=picker.time_range, filters=picker.filters)
         return {
             "queue": data,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
+from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
@@ -53,6 +56,25 @@ class NodeListApi(ListAPIView):
         return node_list(**filters.validated_data)
 
 
+# A report may be stamped up to this far ahead of the server's clock (agents' clock skew).
+FUTURE_TOLERANCE = dt.timedelta(days=1)
+BIGINT_MAX = 2**63 - 1
+INT_MAX = 2**31 - 1
+
+
+def _no_nul(value) -> None:
+    """PostgreSQL's jsonb cannot hold NUL characters: refuse them in any key or string of a JSON value."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _no_nul(key)
+            _no_nul(item)
+    elif isinstance(value, list):
+        for item in value:
+            _no_nul(item)
+    elif isinstance(value, str) and "\x00" in value:
+        raise serializers.ValidationError("NUL characters are not allowed.")
+
+
 class NodeMetricsIngestApi(APIView):
     """An agent's report (every 15 s): resources, queue and services of one node."""
 
@@ -61,19 +83,32 @@ class NodeMetricsIngestApi(APIView):
 
     class InputSerializer(serializers.Serializer):
         hostname = serializers.CharField(max_length=255)
-        time = serializers.DateTimeField(required=False)
+        time = serializers.DateTimeField(
+            required=False,
+            help_text="Default: now. At most 1 day ahead of the server's clock, "
+            "not older than MAILMON_METRICS_RETENTION_DAYS (default 30).",
+        )
         role = serializers.ChoiceField(choices=NodeRole.choices, required=False)
         cpu_percent = serializers.FloatField(min_value=0, max_value=100, required=False, allow_null=True)
         memory_percent = serializers.FloatField(min_value=0, max_value=100, required=False, allow_null=True)
         swap_percent = serializers.FloatField(min_value=0, max_value=100, required=False, allow_null=True)
-        disks = serializers.DictField(child=serializers.DictField(), required=False)
-        net_rx_bytes = serializers.IntegerField(min_value=0, required=False, allow_null=True)
-        net_tx_bytes = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+        disks = serializers.DictField(child=serializers.DictField(), required=False, validators=[_no_nul])
+        net_rx_bytes = serializers.IntegerField(min_value=0, max_value=BIGINT_MAX, required=False, allow_null=True)
+        net_tx_bytes = serializers.IntegerField(min_value=0, max_value=BIGINT_MAX, required=False, allow_null=True)
         load1 = serializers.FloatField(min_value=0, required=False, allow_null=True)
         load5 = serializers.FloatField(min_value=0, required=False, allow_null=True)
         load15 = serializers.FloatField(min_value=0, required=False, allow_null=True)
-        queue_size = serializers.IntegerField(min_value=0, required=False, allow_null=True)
-        services = serializers.DictField(child=serializers.BooleanField(), required=False)
+        queue_size = serializers.IntegerField(min_value=0, max_value=INT_MAX, required=False, allow_null=True)
+        services = serializers.DictField(child=serializers.BooleanField(), required=False, validators=[_no_nul])
+
+        def validate_time(self, value: dt.datetime) -> dt.datetime:
+            now = timezone.now()
+            if value > now + FUTURE_TOLERANCE:
+                raise serializers.ValidationError("Time is more than 1 day in the future.")
+            retention = settings.MAILMON_METRICS_RETENTION_DAYS
+            if value < now - dt.timedelta(days=retention):
+                raise serializers.ValidationError(f"Time is older than the {retention}-day metrics retention.")
+            return value
 
     @extend_schema(
         request=InputSerializer,

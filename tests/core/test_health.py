@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from importlib import metadata
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -78,6 +79,16 @@ def test_health_detailed_shows_versions_uptime_and_queues_to_staff(viewer_client
     assert body["versions"]["redis"] != "unreachable"
     assert body["uptime_seconds"] >= 0
     assert isinstance(body["queues"]["celery"], int)  # the broker answered
+
+
+def test_health_detailed_is_health_plus_details_and_the_installed_version(client, viewer_client):
+    heartbeat.beat_heartbeat_record()
+    heartbeat.worker_heartbeat_record()
+    short = client.get("/health").json()
+    detailed = viewer_client.get("/health/detailed").json()
+    assert (detailed["status"], detailed["failing"]) == (short["status"], short["failing"]) == ("ok", [])
+    assert detailed["checks"].keys() == short["checks"].keys()
+    assert detailed["versions"]["mailmon"] == metadata.version("mailmon")
 
 
 def test_metrics_parse_as_prometheus_exposition(client):

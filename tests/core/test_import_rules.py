@@ -90,21 +90,7 @@ def test_core_imports_no_module_app():
 SELECTORS = [p for p in source_files("apps") if p.stem == "selectors" or p.stem.startswith("selectors_")]
 
 
-@pytest.mark.parametrize(
-    "path",
-    [
-        pytest.param(
-            p,
-            marks=pytest.mark.xfail(
-                strict=True, reason="events selectors import the rollup writer until issue 7's events split lands"
-            ),
-            id=module_name(p),
-        )
-        if module_name(p) == "apps.events.selectors"
-        else pytest.param(p, id=module_name(p))
-        for p in SELECTORS
-    ],
-)
+@pytest.mark.parametrize("path", [pytest.param(p, id=module_name(p)) for p in SELECTORS])
 def test_selectors_import_no_services_or_writers(path):
     assert violations([path], is_writer) == []
 

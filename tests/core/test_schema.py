@@ -30,3 +30,14 @@ def test_swagger_ui_is_served_without_a_cdn(viewer_client):
     html = viewer_client.get("/api/docs/").content.decode()
     assert "swagger-ui" in html
     assert "cdn" not in html.lower() and "unpkg" not in html.lower()
+
+
+def test_ip_fields_are_documented_as_ipv4_or_ipv6(viewer_client):
+    schema = viewer_client.get("/api/schema/?format=json").json()
+    either = [{"format": "ipv4"}, {"format": "ipv6"}]
+    components = schema["components"]["schemas"]
+    ingest = [c for c in components.values() if "sending_ip" in c.get("properties", {})]
+    assert ingest and all(c["properties"]["sending_ip"]["anyOf"] == either for c in ingest)
+    assert components["NodeListOutput"]["properties"]["address"]["anyOf"] == either
+    stats = schema["paths"]["/api/v1/email/stats"]["get"]["parameters"]
+    assert next(p for p in stats if p["name"] == "ip")["schema"]["anyOf"] == either

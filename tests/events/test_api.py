@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from apps.events import selectors
-from apps.events.selectors import EventFilters, TimeRange
+from apps.events.time_range import EventFilters, TimeRange
 from apps.nodes.models import NodeMetric
 from tests.ips.factories import SendingIPFactory
 from tests.nodes.factories import NodeFactory
@@ -127,15 +127,50 @@ def test_bad_parameters_answer_400_naming_the_field(db, viewer_client, endpoint,
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 def test_endpoints_use_a_bounded_number_of_queries(traffic, viewer_client, endpoint, django_assert_max_num_queries):
-    params = {"range": "30d", "node": "mta-1.example.net", "pool": "bulk", "group_by": "node"}
+    params = {"range": "30d", "node": "mta-1.example.net", "group_by": "node"}
+    if endpoint != "queue":  # the queue is per node: no pool filter
+        params["pool"] = "bulk"
     # session, user, 2 permission lookups, node + pool names, then at most 4 for the question
     with django_assert_max_num_queries(10):
         assert viewer_client.get(f"/api/v1/email/{endpoint}", params).status_code == 200
 
 
-def test_every_endpoint_is_in_the_openapi_schema(viewer_client):
+def test_every_endpoint_is_in_the_openapi_schema_with_its_filters_and_errors(viewer_client):
     schema = viewer_client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
     for endpoint in ENDPOINTS:
         operation = schema["paths"][f"/api/v1/email/{endpoint}"]["get"]
         names = {p["name"] for p in operation["parameters"]}
-        assert {"from", "to", "range", "node", "ip", "pool", "from_domain", "to_domain"} <= names, endpoint
+        if endpoint == "queue":
+            assert {"from", "to", "range", "node"} == names
+        else:
+            assert {"from", "to", "range", "node", "ip", "pool", "from_domain", "to_domain"} <= names, endpoint
+        assert {"200", "400", "403"} <= set(operation["responses"]), endpoint
+
+
+@pytest.mark.parametrize("name", ["ip", "pool", "from_domain", "to_domain"])
+def test_the_queue_refuses_filters_it_cannot_apply(db, viewer_client, name):
+    response = viewer_client.get("/api/v1/email/queue", {name: "198.51.100.1" if name == "ip" else "x"})
+    assert response.status_code == 400
+    assert "not supported here" in response.json()[name][0]
+    assert viewer_client.get("/api/v1/email/queue", {name: ""}).status_code == 200  # empty means "not given"
+
+
+def test_answers_are_shaped_by_the_output_serializer(db, viewer_client, monkeypatch):
+    answer = selectors.stats(time_range=TimeRange.parse(range="1h", start=None, end=None), filters=EventFilters())
+    monkeypatch.setattr(selectors, "stats", lambda **kwargs: {**answer, "internal_only": 1})
+    body = viewer_client.get("/api/v1/email/stats").json()
+    assert "internal_only" not in body and body["delivery_time_ms"] == answer["delivery_time_ms"]
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [({"node": "no-such-host"}, "node"), ({"ip": "fe80::1%eth0"}, "ip"), ({"to_domain": "a b"}, "to_domain"),
+     ({"from_domain": "bad\x00"}, "from_domain"), ({"range": "2w"}, "range")],
+)
+def test_api_and_pages_parse_filters_alike(db, viewer_client, params, field):
+    api = viewer_client.get("/api/v1/email/stats", params)
+    page = viewer_client.get("/events/", params)
+    assert api.status_code == page.status_code == 400
+    message = api.json()[field][0]
+    assert message.startswith(f"{field}:")
+    assert message.replace("'", "&#x27;") in page.content.decode()

@@ -8,6 +8,12 @@ import pytest
 
 from apps.events import charts
 
+
+def figure_data(chart: charts.Chart) -> dict:
+    """The figure exactly as the page embeds it (``Chart.json``), parsed back."""
+    return json.loads(chart.json) if chart.figure is not None else {}
+
+
 BUCKETS = ["2026-11-25T10:00:00+00:00", "2026-11-25T10:05:00+00:00", "2026-11-25T10:10:00Z"]
 
 
@@ -15,7 +21,7 @@ def test_throughput_stacks_outcomes_and_draws_queued_as_its_own_line():
     data = {"resolution": "5m", "buckets": BUCKETS,
             "series": {"queued": [5, 6, 7], "bounced": [0, 1, 0], "delivered": [4, 5, 6], "deferred": [1, 0, 1]}}
     chart = charts.throughput_chart(data)
-    fig = charts.figure_data(chart)
+    fig = figure_data(chart)
     assert chart.trace_names == ["delivered", "deferred", "bounced", "queued"]
     stacked = [t["name"] for t in fig["data"] if t.get("stackgroup")]
     assert stacked == ["delivered", "deferred", "bounced"]
@@ -46,7 +52,7 @@ def test_gauges_show_seconds_and_colour_by_threshold():
     gauges = charts.delivery_gauges({"avg": 1200.0, "p50": 900.0, "p95": 4000.0, "p99": 15000.0},
                                     green_ms=3000, yellow_ms=10000)
     assert [g.id for g in gauges] == ["gauge-avg", "gauge-p95", "gauge-p99"]
-    indicators = [charts.figure_data(g)["data"][0] for g in gauges]
+    indicators = [figure_data(g)["data"][0] for g in gauges]
     assert [i["value"] for i in indicators] == [1.2, 4.0, 15.0]
     assert [i["gauge"]["bar"]["color"] for i in indicators] == ["#1f9d55", "#d69e2e", "#d64545"]
     assert indicators[0]["gauge"]["steps"][1]["range"] == [3.0, 10.0]
@@ -54,7 +60,7 @@ def test_gauges_show_seconds_and_colour_by_threshold():
 
 def test_gauges_respect_configured_thresholds():
     gauge = charts.delivery_gauges({"avg": 1200.0}, green_ms=1000, yellow_ms=2000)[0]
-    assert charts.figure_data(gauge)["data"][0]["gauge"]["bar"]["color"] == "#d69e2e"
+    assert figure_data(gauge)["data"][0]["gauge"]["bar"]["color"] == "#d69e2e"
 
 
 def test_gauges_without_deliveries_are_empty_not_zero():
@@ -67,7 +73,7 @@ def test_gauges_without_deliveries_are_empty_not_zero():
 def test_histogram_uses_bucket_labels():
     data = {"total": 7, "buckets": [{"le_ms": 1000, "label": "≤ 1 s", "count": 5},
                                     {"le_ms": None, "label": "> 1 s", "count": 2}]}
-    trace = charts.figure_data(charts.histogram_chart(data))["data"][0]
+    trace = figure_data(charts.histogram_chart(data))["data"][0]
     assert trace["x"] == ["≤ 1 s", "> 1 s"] and trace["y"] == [5, 2]
     assert charts.histogram_chart({"total": 0, "buckets": data["buckets"]}).figure is None
 
@@ -75,7 +81,7 @@ def test_histogram_uses_bucket_labels():
 def test_queue_chart_keeps_gaps_and_is_empty_without_reports():
     data = {"total_now": 12, "per_node_now": [],
             "series": {"buckets": BUCKETS, "per_node": {"mx2": [None, 3, 4], "mx1": [1, None, 8]}}}
-    fig = charts.figure_data(charts.queue_chart(data))
+    fig = figure_data(charts.queue_chart(data))
     assert [t["name"] for t in fig["data"]] == ["mx1", "mx2"]
     assert fig["data"][0]["y"] == [1, None, 8] and fig["data"][0]["connectgaps"] is False
     empty = {"total_now": None, "per_node_now": [], "series": {"buckets": BUCKETS, "per_node": {"mx1": [None] * 3}}}
@@ -90,9 +96,9 @@ def test_bounce_charts_from_analysis():
                             {"category": "other", "label": "Other", "count": 0, "percent": 0.0}],
             "by_code": [{"status_code": 550, "enhanced_status": "5.1.1", "count": 7, "percent": 70.0},
                         {"status_code": None, "enhanced_status": "", "count": 3, "percent": 30.0}]}
-    cat = charts.figure_data(charts.bounce_category_chart(data))["data"][0]
+    cat = figure_data(charts.bounce_category_chart(data))["data"][0]
     assert cat["y"] == ["Spam / reputation block", "Invalid recipient"] and cat["x"] == [3, 7]
-    code = charts.figure_data(charts.bounce_code_chart(data))["data"][0]
+    code = figure_data(charts.bounce_code_chart(data))["data"][0]
     assert code["x"] == ["550 5.1.1", "—"] and code["y"] == [7, 3]
     empty = {"total": 0, "by_category": [], "by_code": []}
     assert charts.bounce_category_chart(empty).figure is None
@@ -103,7 +109,7 @@ def test_destinations_chart_stacks_outcomes_per_domain_in_table_order():
     rows = [{"domain": "gmail.com", "sent": 11, "delivered": 8, "bounced": 1, "deferred": 1, "rejected": 1},
             {"domain": "yahoo.com", "sent": 4, "delivered": 4, "bounced": 0, "deferred": 0, "rejected": 0}]
     chart = charts.destinations_chart({"count": 2, "page": 1, "page_size": 50, "results": rows})
-    fig = charts.figure_data(chart)
+    fig = figure_data(chart)
     assert chart.trace_names == ["delivered", "deferred", "bounced", "rejected"]
     assert fig["data"][3]["x"] == [0, 1]
     assert fig["data"][0]["y"] == ["yahoo.com", "gmail.com"] and fig["data"][0]["x"] == [4, 8]

@@ -53,16 +53,17 @@ def test_rebuild_reproduces_the_incremental_rollups_exactly():
 def test_five_minute_rollups_are_current_at_once_and_coarse_ones_after_the_refresh():
     from apps.events import selectors
     from apps.events.rollups import rollups_refresh
+    from apps.events.time_range import EventFilters, TimeRange
 
     node = NodeFactory()
     rows = [event(time=T0 + dt.timedelta(minutes=i), node_id=node.id, delay_ms=100 * i) for i in range(30)]
     store_events(rows, refresh=False)
-    short = selectors.TimeRange(start=T0 - dt.timedelta(hours=1), end=T0 + dt.timedelta(hours=1))
-    day = selectors.TimeRange(start=T0 - dt.timedelta(hours=12), end=T0 + dt.timedelta(hours=12))
-    assert selectors.stats(time_range=short, filters=selectors.EventFilters())["delivered"] == 30
-    assert selectors.stats(time_range=day, filters=selectors.EventFilters())["delivered"] == 0
+    short = TimeRange(start=T0 - dt.timedelta(hours=1), end=T0 + dt.timedelta(hours=1))
+    day = TimeRange(start=T0 - dt.timedelta(hours=12), end=T0 + dt.timedelta(hours=12))
+    assert selectors.stats(time_range=short, filters=EventFilters())["delivered"] == 30
+    assert selectors.stats(time_range=day, filters=EventFilters())["delivered"] == 0
     assert rollups_refresh() == 2  # 09:00 and 10:00
-    assert selectors.stats(time_range=day, filters=selectors.EventFilters())["delivered"] == 30
+    assert selectors.stats(time_range=day, filters=EventFilters())["delivered"] == 30
     assert _table("events_rollup_dirty") == []
     assert rollups_refresh() == 0
     snapshot = _snapshot()

@@ -12,8 +12,8 @@ from django.utils import timezone
 from apps.events import selectors
 from apps.events.models import EmailEvent
 from apps.events.rollups import rollups_refresh
-from apps.events.selectors import EventFilters, TimeRange
 from apps.events.services import inbox_drain
+from apps.events.time_range import EventFilters, TimeRange
 
 RESPONSES = [
     ("delivered", 250, "2.0.0", "250 2.0.0 OK 1764064800 a1b2c3 - gsmtp"),

@@ -10,8 +10,8 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from apps.events import selectors
-from apps.events.models.rollups import HIST_BOUNDS_MS
-from apps.events.selectors import EventFilters, TimeRange
+from apps.events.models.rollups import HIST_BOUNDS_MS, ORIGIN, STEPS
+from apps.events.time_range import EventFilters, TimeRange
 from tests.ips.factories import SendingIPFactory
 from tests.nodes.factories import NodeFactory
 from tests.pools.factories import IpPoolFactory
@@ -125,7 +125,7 @@ def test_stats_and_histogram_equal_the_raw_events(dataset, grain):
 @pytest.mark.parametrize("grain", RANGES)
 def test_throughput_equals_the_raw_events(dataset, grain):
     time_range = RANGES[grain]
-    step = selectors.STEPS[grain]
+    step = STEPS[grain]
     for name, filters in _filter_variants(dataset).items():
         rows = _matching(dataset, time_range, filters)
         result = selectors.throughput(time_range=time_range, filters=filters, group_by="type")
@@ -136,7 +136,7 @@ def test_throughput_equals_the_raw_events(dataset, grain):
             expected = [0] * len(buckets)
             for r in rows:
                 if r["type"] == t:
-                    expected[buckets.index(selectors.ORIGIN + (r["time"] - selectors.ORIGIN) // step * step)] += 1
+                    expected[buckets.index(ORIGIN + (r["time"] - ORIGIN) // step * step)] += 1
             assert series == expected, (name, t)
         by_domain = selectors.throughput(time_range=time_range, filters=filters, group_by="to_domain")
         for domain, series in by_domain["series"].items():

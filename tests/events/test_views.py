@@ -1,7 +1,7 @@
 """Email pages: rendering with data and empty, permissions, bad parameters, htmx partials, query counts.
 
 The query layer is replaced here by literal dicts in the shape of the selectors contract
-(apps/events/selectors.py), so these tests pin what the pages do with an answer;
+(apps/events/selectors.py, apps/nodes/selectors.py for the queue), so these tests pin what the pages do with an answer;
 test_views_integration.py runs the same pages over real stored events.
 """
 
@@ -17,6 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from apps.events import selectors
+from apps.nodes import selectors as node_selectors
 from tests.core.factories import UserFactory
 from tests.nodes.factories import NodeFactory
 from tests.pools.factories import IpPoolFactory
@@ -83,11 +84,11 @@ class Recorder:
 
     def __init__(self, monkeypatch, answers: dict):
         self.calls: list[tuple[str, dict]] = []
-        for name in ("stats", "delivery_histogram", "queue", "deferred_reasons", "bounce_analysis", "destinations"):
-            monkeypatch.setattr(selectors, name, self._answer(name, lambda kw, n=name: answers[n]), raising=False)
+        for name in ("stats", "delivery_histogram", "deferred_reasons", "bounce_analysis", "destinations"):
+            monkeypatch.setattr(selectors, name, self._answer(name, lambda kw, n=name: answers[n]))
+        monkeypatch.setattr(node_selectors, "queue", self._answer("queue", lambda kw: answers["queue"]))
         monkeypatch.setattr(selectors, "throughput",
-                            self._answer("throughput", lambda kw: answers["throughput"][kw["group_by"]]),
-                            raising=False)
+                            self._answer("throughput", lambda kw: answers["throughput"][kw["group_by"]]))
 
     def _answer(self, name, make):
         def fake(**kwargs):

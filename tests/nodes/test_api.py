@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
+from django.utils import timezone
 
 from apps.nodes.choices import NodeRole, NodeStatus
 from apps.nodes.models import NodeMetric
@@ -77,8 +80,57 @@ def test_a_bad_agent_report_is_a_400_naming_the_field(client, agent_headers, pay
     assert not NodeMetric.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [("page=0", "page"), ("page=abc", "page"), ("page=-1", "page"), ("page_size=0", "page_size"),
+     ("page_size=5000", "page_size"), ("page_size=ten", "page_size")],
+)
+def test_a_bad_page_or_page_size_is_a_400_naming_the_field(viewer_client, query, field):
+    response = viewer_client.get(f"/api/v1/nodes?{query}")
+    assert response.status_code == 400
+    assert list(response.json()) == [field]
+
+
+def test_a_page_beyond_the_last_is_a_404_and_last_is_allowed(viewer_client):
+    NodeFactory()
+    assert viewer_client.get("/api/v1/nodes?page=2").status_code == 404
+    assert viewer_client.get("/api/v1/nodes?page=last&page_size=1000").json()["count"] == 1
+
+
+def _report(client, agent_headers, **fields):
+    payload = {"hostname": "mta-9.example.net", **fields}
+    return client.post("/api/v1/nodes/metrics", payload, content_type="application/json", **agent_headers)
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"time": "9999-12-31T23:59:59Z"}, "time"),  # once: a 500 creating a partition past year 9999
+        ({"time": (timezone.now() + dt.timedelta(days=2)).isoformat()}, "time"),
+        ({"time": (timezone.now() - dt.timedelta(days=400)).isoformat()}, "time"),
+        ({"net_rx_bytes": 2**63}, "net_rx_bytes"),
+        ({"queue_size": 2**31}, "queue_size"),
+        ({"disks": {"/": {"label": "a\x00b"}}}, "disks"),
+        ({"services": {"red\x00is": True}}, "services"),
+    ],
+)
+def test_a_report_the_database_cannot_hold_is_a_400_not_a_500(client, agent_headers, fields, field):
+    response = _report(client, agent_headers, **fields)
+    assert response.status_code == 400, response.content
+    assert field in response.json()
+    assert not NodeMetric.objects.exists()
+
+
+def test_a_report_from_a_slightly_fast_clock_is_kept(client, agent_headers):
+    assert _report(client, agent_headers, time=(timezone.now() + dt.timedelta(hours=2)).isoformat()).status_code == 202
+
+
 def test_both_endpoints_are_in_the_openapi_schema(viewer_client):
     paths = viewer_client.get("/api/schema/?format=json").json()["paths"]
     assert "get" in paths["/api/v1/nodes"]
     assert "post" in paths["/api/v1/nodes/metrics"]
     assert paths["/api/v1/nodes/metrics"]["post"]["security"] == [{"AgentApiKey": []}]
+    assert {"202", "400", "401", "403"} <= set(paths["/api/v1/nodes/metrics"]["post"]["responses"])
+    assert {"200", "400", "403", "404"} <= set(paths["/api/v1/nodes"]["get"]["responses"])
+    page = next(p for p in paths["/api/v1/nodes"]["get"]["parameters"] if p["name"] == "page_size")
+    assert (page["schema"]["minimum"], page["schema"]["maximum"]) == (1, 1000)

@@ -16,13 +16,21 @@ reads small (an unfiltered 30-day question reads 30 ``total`` rows); a one-table
 cube of every dimension would be nearly as large as the raw events. A query whose
 filters no cut holds reads the raw events through the same projection
 (``selectors.py``), so results never depend on which source answered.
+
+Below the models sits the SQL vocabulary shared by the writer (``apps/events/rollups.py``)
+and the readers (``selectors.py``): bucket origin, grains, table names (always from
+``_meta.db_table``), column lists and the event projection both fold. Readers import it
+from here, never from the writer.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.db import models
 
 from ..choices import BounceCategory, EventType
+from .events import EmailEvent
 
 # Upper bounds (inclusive, ms) of the delivery-time histogram: roughly log-spaced from
 # 100 ms to 1 h; one more bucket (h21) holds everything slower. Changing them needs a
@@ -35,7 +43,16 @@ HIST_FIELDS: tuple[str, ...] = tuple(f"h{i:02d}" for i in range(len(HIST_BOUNDS_
 COUNT_FIELDS: dict[str, str] = {t: f"n_{t}" for t in EventType.values}
 REASON_TYPES: tuple[str, ...] = (EventType.BOUNCED, EventType.REJECTED, EventType.DEFERRED)
 
+# Bucket widths: as SQL intervals (date_bin) and as Python steps, the same three grains.
 GRAINS: dict[str, str] = {"5m": "5 minutes", "1h": "1 hour", "1d": "1 day"}
+STEPS: dict[str, dt.timedelta] = {
+    "5m": dt.timedelta(minutes=5),
+    "1h": dt.timedelta(hours=1),
+    "1d": dt.timedelta(days=1),
+}
+# date_bin origin of every bucket: a UTC midnight, so daily buckets are UTC days.
+ORIGIN = dt.datetime(2000, 1, 3, tzinfo=dt.UTC)
+ORIGIN_SQL = f"TIMESTAMPTZ '{ORIGIN:%Y-%m-%d %H:%M:%S}+00'"
 # Columns each cut is keyed by, after the bucket.
 CUTS: dict[str, tuple[str, ...]] = {
     "total": (),
@@ -148,3 +165,48 @@ for _family in ("flow", "reason"):
             ROLLUP_MODELS[(_family, _cut, _grain)] = _model
             globals()[_model.__name__] = _model
             __all__.append(_model.__name__)
+
+
+# --- SQL vocabulary shared by the writer (rollups.py) and the readers (selectors.py) ---
+
+FAMILIES = ("flow", "reason")
+SAMPLE_CHARS = 500  # of a response kept as a reason's sample
+# width_bucket(x, thresholds) counts thresholds <= x; with bound+1 thresholds an integer
+# delay lands in bucket i exactly when bound[i-1] < delay <= bound[i] (0 below the first).
+HIST_THRESHOLDS_SQL = "ARRAY[" + ",".join(str(b + 1) for b in HIST_BOUNDS_MS) + "]::int[]"
+
+
+def events_table() -> str:
+    return EmailEvent._meta.db_table
+
+
+def dirty_table() -> str:
+    return RollupDirtyHour._meta.db_table
+
+
+def table_name(family: str, cut: str, grain: str) -> str:
+    return ROLLUP_MODELS[(family, cut, grain)]._meta.db_table
+
+
+def all_tables() -> list[str]:
+    """Every rollup table, in the one order all writers lock them (avoids deadlocks)."""
+    return sorted(model._meta.db_table for model in ROLLUP_MODELS.values())
+
+
+def key_columns(family: str, cut: str) -> list[str]:
+    return ["bucket", *CUTS[cut], *(REASON_KEYS if family == "reason" else ())]
+
+
+def value_columns(family: str) -> list[str]:
+    if family == "flow":
+        return [*COUNT_FIELDS.values(), "delay_n", "delay_sum", *HIST_FIELDS]
+    return ["n", "sample_response"]
+
+
+def event_source_sql(relation: str, where: str = "") -> str:
+    """Event rows of ``relation`` with the columns the rollups group on, plus ``hb``."""
+    return (
+        "SELECT time, node_id, sending_ip, sender_domain, recipient_domain, type, bounce_category, "
+        "coalesce(status_code, 0) AS status_code, enhanced_status, response, delay_ms, "
+        f"width_bucket(delay_ms, {HIST_THRESHOLDS_SQL}) AS hb FROM {relation} {where}"
+    )

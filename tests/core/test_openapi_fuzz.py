@@ -1,0 +1,134 @@
+"""Schemathesis against the live schema: no 5xx, and every answer is one the schema documents.
+
+The schema is fetched from the running application (``/api/schema/`` through the whole
+WSGI stack, as a logged-in viewer), and every operation in it is called with generated
+valid and invalid inputs: staff endpoints as a viewer (session cookie), agent endpoints
+with an agent key. Any 5xx, any status code the operation does not document and any
+body or content type that contradicts the schema fails the test. The case budget is
+fixed (``MAX_EXAMPLES`` per operation and generation mode, derandomized), so the run
+is bounded and repeatable.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+import pytest
+import schemathesis
+from django.core.signals import request_finished, request_started
+from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
+from django.test import Client
+from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from apps.core import timeseries
+from apps.core.roles import VIEWER
+from apps.nodes.models import NodeMetric
+from tests.events.factories import random_events, store_events
+from tests.factories import IpPoolFactory, NodeFactory, SendingIPFactory, UserFactory, make_agent_key
+
+# Per operation and mode (positive, negative): ~300 calls over the 10 operations. A longer
+# hunt: MAILMON_FUZZ_EXAMPLES=500 pytest tests/core/test_openapi_fuzz.py
+MAX_EXAMPLES = int(os.environ.get("MAILMON_FUZZ_EXAMPLES", "15"))
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+AGENT_OPERATIONS = {"/api/v1/nodes/metrics", "/api/v1/events/ingest"}
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def fleet(db):
+    """Two nodes, two pools with an IP each, an hour of events and queue reports: answers with content."""
+    nodes = [NodeFactory(hostname="mta-1.example.net"), NodeFactory(hostname="mta-2.example.net")]
+    pools = [IpPoolFactory(name="transactional"), IpPoolFactory(name="bulk")]
+    SendingIPFactory(address="198.51.100.1", node=nodes[0], pool=pools[0])
+    SendingIPFactory(address="2001:db8::1", node=nodes[1], pool=pools[1])
+    now = timezone.now()
+    store_events(random_events(count=300, start=now - dt.timedelta(hours=1), span=dt.timedelta(hours=1),
+                               node_ids=[n.id for n in nodes], ips=["198.51.100.1", "2001:db8::1", None]))
+    timeseries.ensure_partitions(NodeMetric._meta.db_table, [now.date(), (now - dt.timedelta(hours=1)).date()])
+    for minutes in (50, 20, 2):
+        NodeMetric.objects.create(node=nodes[0], time=now - dt.timedelta(minutes=minutes), queue_size=minutes)
+    return nodes
+
+
+@pytest.fixture
+def viewer(fleet) -> Client:
+    client = Client()
+    client.force_login(UserFactory(username="fuzz-viewer", role=VIEWER))
+    return client
+
+
+@pytest.fixture
+def auth(viewer) -> dict[str, dict]:
+    """What each caller sends: a viewer's session cookie, or a fleet-wide agent key."""
+    _, key = make_agent_key("fuzz-agent", allowed_cidrs=["127.0.0.0/8", "::1/128"])
+    loopback = {"REMOTE_ADDR": "127.0.0.1"}  # werkzeug's test client sets no client address
+    return {
+        "viewer": {"cookies": {"sessionid": viewer.cookies["sessionid"].value}, "environ_base": loopback},
+        "agent": {"headers": {"Authorization": f"Api-Key {key}"}, "environ_base": loopback},
+    }
+
+
+@pytest.fixture
+def api_schema(viewer):
+    """The schema as the application serves it to a viewer, exercised in process through WSGI.
+
+    Like Django's test client, keep the request signals from closing the test's connection
+    (it holds the test transaction, so every request sees the fixtures' rows).
+    """
+    response = viewer.get("/api/schema/?format=json")
+    assert response.status_code == 200
+    loaded = schemathesis.openapi.from_dict(response.json())
+    loaded.app = get_wsgi_application()  # what schemathesis.openapi.from_wsgi sets (it cannot send a cookie)
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield loaded
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+def _fuzz(operation, mode: GenerationMode, caller: dict) -> set[int]:
+    """Call ``operation`` with up to MAX_EXAMPLES generated cases; returns the statuses seen.
+
+    Raises the first failure (shrunk by hypothesis)."""
+    statuses: set[int] = set()
+
+    @settings(
+        max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=operation.as_strategy(generation_mode=mode))
+    def call(case) -> None:
+        statuses.add(case.call_and_validate(checks=CHECKS, **caller).status_code)
+
+    call()
+    return statuses
+
+
+# schemathesis' own pytest integration (schema.parametrize) does not run on pytest 9 (it sets
+# Node._nodeid); each operation's hypothesis strategy is driven here instead.
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+def test_every_operation_answers_within_its_schema(api_schema, auth, mode):
+    operations = [result.ok() for result in api_schema.get_all_operations()]
+    assert len(operations) >= 10, [operation.label for operation in operations]
+    failures: dict[str, BaseException] = {}
+    statuses: dict[str, set[int]] = {}
+    for operation in operations:
+        caller = auth["agent" if operation.path in AGENT_OPERATIONS else "viewer"]
+        try:
+            statuses[operation.label] = _fuzz(operation, mode, caller)
+        except (AssertionError, BaseExceptionGroup) as failure:  # every operation runs; all are reported
+            failures[operation.label] = failure
+    assert not failures, "\n\n".join(f"{label}:\n{failure}" for label, failure in failures.items())
+    if mode == GenerationMode.POSITIVE:  # the callers really got in: each operation answered a 2xx
+        assert all(any(200 <= s < 300 for s in seen) for seen in statuses.values()), statuses
