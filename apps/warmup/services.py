@@ -319,14 +319,14 @@ COUNTERS = ("target", "seq", "planned", "sent", "failed", "inbox", "spam")
 
 def day_counts_add(*, mailbox_id: int, day: dt.date, **deltas: int) -> None:
     """Add to a mailbox's counters for ``day`` (creating the row): one statement, safe under concurrency."""
-    values = {name: deltas.get(name, 0) for name in COUNTERS}
-    updates = ", ".join(f"{c} = warmup_warmupday.{c} + EXCLUDED.{c}" for c in deltas)
+    values = {name: max(0, deltas.get(name, 0)) for name in COUNTERS}
+    updates = ", ".join(f"{c} = GREATEST(0, warmup_warmupday.{c} + %s)" for c in deltas)
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO warmup_warmupday (mailbox_id, day, {', '.join(COUNTERS)}) "
             f"VALUES (%s, %s, {', '.join(['%s'] * len(COUNTERS))}) "
             f"ON CONFLICT (mailbox_id, day) DO UPDATE SET {updates}",
-            [mailbox_id, day, *values.values()],
+            [mailbox_id, day, *values.values(), *deltas.values()],
         )
 
 
