@@ -295,9 +295,9 @@ def _field_keys() -> list[str]:
     from cryptography.fernet import Fernet
 
     keys = envlist("MAILMON_FIELD_KEYS")
+    if not keys and PRODUCTION:
+        return []  # storing or reading a secret then fails, naming this setting (apps/core/fields.py)
     if not keys:
-        if PRODUCTION:
-            raise ConfigError("MAILMON_FIELD_KEYS: required when MAILMON_ENV=production")
         key_file = VAR_DIR / "field_keys"
         if not key_file.exists():
             key_file.write_text(Fernet.generate_key().decode())
@@ -327,6 +327,10 @@ MAILMON_WARMUP_SEND_RETENTION_DAYS = envint("MAILMON_WARMUP_SEND_RETENTION_DAYS"
 MAILMON_WARMUP_METRICS_RETENTION_DAYS = envint("MAILMON_WARMUP_METRICS_RETENTION_DAYS", 30, minimum=1)
 MAILMON_WARMUP_DNS_TIMEOUT = envfloat("MAILMON_WARMUP_DNS_TIMEOUT", 3.0)
 MAILMON_WARMUP_NAMESERVERS = envlist("MAILMON_WARMUP_NAMESERVERS", [])  # for MX lookups; empty: the system resolver
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
+    "ConnectionSecurityEnum": "apps.warmup.choices.SmtpSecurity",
+    "WarmupMailboxStatusEnum": "apps.warmup.choices.MailboxStatus",
+})
 
 
 from mailmon.beat import BEAT_SCHEDULE  # noqa: E402

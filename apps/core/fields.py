@@ -26,7 +26,10 @@ MASK = "********"
 @lru_cache(maxsize=4)
 def _multifernet(keys: tuple[str, ...]) -> MultiFernet:
     if not keys:
-        raise ImproperlyConfigured("MAILMON_FIELD_KEYS: at least one Fernet key is required")
+        raise ImproperlyConfigured(
+            "MAILMON_FIELD_KEYS: at least one Fernet key is required to store or read secrets "
+            "(generate one: python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
+        )
     return MultiFernet([Fernet(key.encode()) for key in keys])
 
 
