@@ -11,6 +11,9 @@
   k-th send of the day goes to the (k+1)-th mailbox after it on the ring: never itself,
   never the same mailbox twice in a day while the ring is stable (a Redis set catches
   the pairs repeated after the ring changed, see services).
+* **Limits**: a cycle plans no more than the global and per-user rate limits let through in
+  one interval (round-robin over senders when they bind); the Redis limiter still enforces
+  them at send time, across workers.
 * **Stagger**: the cycle's sends are shuffled and spread evenly over the interval.
 """
 
@@ -28,6 +31,7 @@ DAY_SECONDS = 86400
 
 class Sender(NamedTuple):
     id: int
+    owner: int
     quota: int
     planned: int  # sends enqueued today
     failed: int  # of those, failed for good (they are replaced)
@@ -100,16 +104,36 @@ def plan_cycle(
     seconds_into_day: float,
     interval: float,
     max_catchup: float,
+    global_cap: int | None = None,
+    user_cap: int | None = None,
     seed: int | None = None,
 ) -> list[PlannedSend]:
-    """Every send due in this cycle, with recipient and offset, in send order."""
-    sends = []
+    """Every send due in this cycle, with recipient and offset, in send order.
+
+    ``global_cap``/``user_cap`` are what the rate limits let through in one interval: the cycle
+    never plans more (so sends do not pile up waiting on the limiter); when they bind, sends
+    are taken round-robin — every sender's first send before anyone's second.
+    """
+    wanted = []
     for sender in senders:
         for i in range(sends_this_cycle(sender, seconds_into_day, interval, max_catchup)):
             recipient = ring.recipient(sender.id, sender.seq + i)
             if recipient is None:
                 break
-            sends.append((sender.id, recipient, sender.seq + i))
+            wanted.append((i, sender.owner, sender.id, recipient, sender.seq + i))
+    if global_cap is not None or user_cap is not None:
+        wanted.sort(key=lambda w: w[0])  # stable: round-robin over senders
+        per_user: dict[int, int] = defaultdict(int)
+        kept = []
+        for item in wanted:
+            if global_cap is not None and len(kept) >= global_cap:
+                break
+            if user_cap is not None and per_user[item[1]] >= user_cap:
+                continue
+            per_user[item[1]] += 1
+            kept.append(item)
+        wanted = kept
+    sends = [(s, r, k) for _, _, s, r, k in wanted]
     rng = random.Random(seed)
     rng.shuffle(sends)
     spacing = interval / max(1, len(sends))

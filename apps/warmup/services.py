@@ -198,15 +198,15 @@ def pairs_claim(day: dt.date, pairs: list[tuple[int, int]]) -> list[bool]:
 
 def _load_senders(day: dt.date) -> tuple[list[planner.Sender], planner.Ring]:
     rows = WarmupMailbox.objects.sending().values_list(
-        "id", "daily_target", "ramp_start", "ramp_increase", "ramp_ceiling", "started_on"
+        "id", "owner_id", "daily_target", "ramp_start", "ramp_increase", "ramp_ceiling", "started_on"
     )
     counts = {m: (p, f, s) for m, p, f, s in
               WarmupDay.objects.filter(day=day).values_list("mailbox_id", "planned", "failed", "seq")}
     senders = []
-    for mailbox_id, target, start, increase, ceiling, started_on in rows.iterator(chunk_size=20000):
+    for mailbox_id, owner_id, target, start, increase, ceiling, started_on in rows.iterator(chunk_size=20000):
         planned, failed, seq = counts.get(mailbox_id, (0, 0, 0))
         quota = planner.quota(target, start, increase, ceiling, (day - started_on).days)
-        senders.append(planner.Sender(mailbox_id, quota, planned, failed, seq))
+        senders.append(planner.Sender(mailbox_id, owner_id, quota, planned, failed, seq))
     participants = list(WarmupMailbox.objects.receiving().values_list("id", "provider").iterator(chunk_size=20000))
     return senders, planner.build_ring(participants, day)
 
@@ -226,6 +226,15 @@ def _days_add(day: dt.date, rows: dict[int, tuple[int, int, int]]) -> None:
         )
 
 
+def cycle_caps(interval: float) -> dict[str, int]:
+    """What the global and per-user limits let through in one interval."""
+    return {
+        "global_cap": int(min(settings.MAILMON_WARMUP_GLOBAL_PER_MINUTE * interval / 60,
+                              settings.MAILMON_WARMUP_GLOBAL_PER_HOUR * interval / 3600)),
+        "user_cap": max(1, int(settings.MAILMON_WARMUP_USER_PER_HOUR * interval / 3600)),
+    }
+
+
 def cycle_plan(*, now: dt.datetime | None = None, seed: int | None = None) -> Cycle:
     """Plan one cycle and record it (day counters, pairs); the caller enqueues ``sends``."""
     started = time.monotonic()
@@ -237,6 +246,7 @@ def cycle_plan(*, now: dt.datetime | None = None, seed: int | None = None) -> Cy
         seconds_into_day=(now - _day_start(now)).total_seconds(),
         interval=settings.MAILMON_WARMUP_INTERVAL,
         max_catchup=settings.MAILMON_WARMUP_MAX_CATCHUP,
+        **cycle_caps(settings.MAILMON_WARMUP_INTERVAL),
         seed=seed,
     )
     fresh = pairs_claim(day, [(s.sender, s.recipient) for s in sends])

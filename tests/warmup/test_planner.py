@@ -28,16 +28,16 @@ def test_the_pace_reaches_the_quota_by_the_last_cycle_of_the_day():
 
 
 def test_a_missed_cycle_is_caught_up_at_most_at_twice_the_pace():
-    on_pace = sends_this_cycle(Sender(1, 96 * 3, 0, 0, 0), 0, INTERVAL, max_catchup=2.0)
+    on_pace = sends_this_cycle(Sender(1, 1, 96 * 3, 0, 0, 0), 0, INTERVAL, max_catchup=2.0)
     assert on_pace == 3
     # Six hours missed: 72 sends are due, but this cycle sends only twice one cycle's share.
-    behind = Sender(1, 96 * 3, 0, 0, 0)
+    behind = Sender(1, 1, 96 * 3, 0, 0, 0)
     assert sends_this_cycle(behind, 6 * 3600, INTERVAL, max_catchup=2.0) == 6
 
 
 def test_failed_sends_are_replaced_and_nothing_is_sent_when_on_pace():
-    assert sends_this_cycle(Sender(1, 30, 15, 0, 15), 12 * 3600 - INTERVAL, INTERVAL, 2.0) == 0
-    assert sends_this_cycle(Sender(1, 30, 15, 1, 15), 12 * 3600 - INTERVAL, INTERVAL, 2.0) == 1
+    assert sends_this_cycle(Sender(1, 1, 30, 15, 0, 15), 12 * 3600 - INTERVAL, INTERVAL, 2.0) == 0
+    assert sends_this_cycle(Sender(1, 1, 30, 15, 1, 15), 12 * 3600 - INTERVAL, INTERVAL, 2.0) == 1
 
 
 def test_a_sender_never_writes_to_itself_nor_twice_to_the_same_mailbox_in_a_day():
@@ -57,7 +57,7 @@ def test_consecutive_recipients_alternate_providers():
 
 
 def test_a_cycle_spreads_its_sends_over_the_interval():
-    senders = [Sender(i, 96 * 2, 0, 0, 0) for i in range(1, 51)]
+    senders = [Sender(i, i % 2, 96 * 2, 0, 0, 0) for i in range(1, 51)]
     sends = plan_cycle(senders, ring_of(50), seconds_into_day=0, interval=INTERVAL, max_catchup=2.0, seed=1)
     assert len(sends) == 100
     offsets = sorted(s.offset for s in sends)
@@ -65,3 +65,14 @@ def test_a_cycle_spreads_its_sends_over_the_interval():
     per_minute = Counter(int(o // 60) for o in offsets)
     assert max(per_minute.values()) <= 8  # ~6.7 a minute: no burst
     assert all(s.sender != s.recipient for s in sends)
+
+
+def test_a_cycle_plans_no_more_than_the_limits_let_through_round_robin():
+    senders = [Sender(i, i % 2, 96 * 4, 0, 0, 0) for i in range(1, 51)]  # 4 sends each wanted
+    capped = plan_cycle(senders, ring_of(50), seconds_into_day=0, interval=INTERVAL, max_catchup=2.0,
+                        global_cap=60, user_cap=40, seed=1)
+    assert len(capped) == 60
+    per_sender = Counter(s.sender for s in capped)
+    assert set(per_sender) == set(range(1, 51))  # everyone's first send before anyone's second
+    per_user = Counter(s.sender % 2 for s in capped)
+    assert max(per_user.values()) <= 40
