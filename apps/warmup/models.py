@@ -89,6 +89,14 @@ class WarmupMailbox(models.Model):
     def domain(self) -> str:
         return self.address.rsplit("@", 1)[-1].lower()
 
+    @property
+    def sends_now(self) -> bool:
+        """Whether the engine may send from it now: the row-level twin of ``objects.sending()``."""
+        from apps.ips.choices import IpStatus
+
+        ip_ok = self.sending_ip_id is None or self.sending_ip.status == IpStatus.ACTIVE
+        return self.enabled and self.status != MailboxStatus.PAUSED and ip_ok
+
     def quota_for(self, day: dt.date) -> int:
         return quota(self.daily_target, self.ramp_start, self.ramp_increase, self.ramp_ceiling,
                      (day - self.started_on).days)

@@ -85,14 +85,23 @@ def build_ring(participants: list[tuple[int, str]], day: date) -> Ring:
     return Ring(ids=ids, position={mailbox_id: i for i, mailbox_id in enumerate(ids)})
 
 
-def due_by(quota: int, seconds_into_day: float, interval: float) -> int:
-    """Sends a mailbox should have made by the end of the cycle starting ``seconds_into_day``."""
+def due_by(quota: int, seconds_into_day: float, interval: float, phase: float = 0.0) -> int:
+    """Sends a mailbox should have made by the end of the cycle starting ``seconds_into_day``.
+
+    ``phase`` (0 ≤ phase < 1, a fraction of one send) shifts each mailbox's sends in time, so
+    that 100,000 mailboxes of 30 a day do not all send in the same cycle and then rest.
+    """
     fraction = min(1.0, (seconds_into_day + interval) / DAY_SECONDS)
-    return min(quota, math.ceil(quota * fraction - 1e-9))
+    return min(quota, max(0, math.ceil(quota * fraction - phase - 1e-9)))
+
+
+def phase_of(mailbox_id: int) -> float:
+    return (mailbox_id * 0.6180339887498949) % 1.0  # golden ratio: evenly spread for consecutive ids
 
 
 def sends_this_cycle(sender: Sender, seconds_into_day: float, interval: float, max_catchup: float) -> int:
-    behind = due_by(sender.quota, seconds_into_day, interval) - (sender.planned - sender.failed)
+    due = due_by(sender.quota, seconds_into_day, interval, phase_of(sender.id))
+    behind = due - (sender.planned - sender.failed)
     cap = max(1, math.ceil(max_catchup * sender.quota * interval / DAY_SECONDS))
     return max(0, min(behind, cap))
 

@@ -341,13 +341,21 @@ def day_counts_add(*, mailbox_id: int, day: dt.date, **deltas: int) -> None:
 
 
 def _log_send(mailbox: WarmupMailbox, recipient: WarmupMailbox, *, now, outcome, delivery, message_id,
-              is_reply, attempt) -> None:
-    WarmupSend.objects.create(
-        time=now, mailbox_id=mailbox.pk, owner_user_id=mailbox.owner_id, recipient=recipient.address,
-        recipient_provider=recipient.provider, message_id=message_id, outcome=outcome,
-        smtp_code=delivery.code, smtp_response=delivery.response, duration_ms=delivery.duration_ms,
-        is_reply=is_reply, attempt=attempt,
-    )
+              is_reply, attempt, sent: int, failed: int) -> None:
+    """The send-log row and the day counters in ONE statement (a CTE): atomic without a
+    transaction block, one round trip on the hot path instead of four."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "WITH log AS (INSERT INTO warmup_warmupsend (time, mailbox_id, owner_user_id, recipient, "
+            "recipient_provider, message_id, outcome, smtp_code, smtp_response, duration_ms, is_reply, attempt) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)) "
+            "INSERT INTO warmup_warmupday (mailbox_id, day, target, seq, planned, sent, failed, inbox, spam) "
+            "VALUES (%s, %s, 0, 0, 0, %s, %s, 0, 0) ON CONFLICT (mailbox_id, day) DO UPDATE SET "
+            "sent = warmup_warmupday.sent + EXCLUDED.sent, failed = warmup_warmupday.failed + EXCLUDED.failed",
+            [now, mailbox.pk, mailbox.owner_id, recipient.address, recipient.provider, message_id, outcome,
+             delivery.code, delivery.response, delivery.duration_ms, is_reply, attempt,
+             mailbox.pk, now.date(), sent, failed],
+        )
 
 
 def _note_error(mailbox: WarmupMailbox, text: str, now: dt.datetime, status: str | None = None) -> None:
@@ -385,7 +393,7 @@ def send_perform(
     mailboxes = WarmupMailbox.objects.select_related("sending_ip").in_bulk([sender_id, recipient_id])
     mailbox, recipient = mailboxes.get(sender_id), mailboxes.get(recipient_id)
     now = now or timezone.now()
-    if mailbox is None or recipient is None or not WarmupMailbox.objects.sending().filter(pk=sender_id).exists():
+    if mailbox is None or recipient is None or not mailbox.sends_now:
         if mailbox is not None:
             day_counts_add(mailbox_id=sender_id, day=now.date(), planned=-1)
         return SendResult("skipped")
@@ -413,20 +421,19 @@ def _record(mailbox, recipient, message, delivery, *, now, attempt, is_reply) ->
         smtp.PERMANENT: SendOutcome.FAILED,
         smtp.TEMPORARY: SendOutcome.DEFERRED if delivery.code else SendOutcome.ERROR,
     }[delivery.kind]
+    final_failure = delivery.kind != smtp.SENT and not retry
+    _log_send(mailbox, recipient, now=now, outcome=outcome, delivery=delivery, message_id=message_id,
+              is_reply=is_reply, attempt=attempt, sent=int(delivery.kind == smtp.SENT), failed=int(final_failure))
+    if delivery.kind == smtp.SENT:
+        if mailbox.status == MailboxStatus.FAILING:
+            mailbox_set_status(mailbox=mailbox, status=MailboxStatus.ACTIVE)
+        reply = None if is_reply else _reply_plan(mailbox, recipient, message, now)
+        return SendResult(outcome, message_id=message_id, reply=reply)
+    error = f"{delivery.code or ''} {delivery.response}".strip()
+    if retry:
+        _note_error(mailbox, error, now)
+        return SendResult(outcome, retry_in=backoff(attempt), message_id=message_id)
     with transaction.atomic():
-        _log_send(mailbox, recipient, now=now, outcome=outcome, delivery=delivery, message_id=message_id,
-                  is_reply=is_reply, attempt=attempt)
-        if delivery.kind == smtp.SENT:
-            day_counts_add(mailbox_id=mailbox.pk, day=now.date(), sent=1)
-            if mailbox.status == MailboxStatus.FAILING:
-                mailbox_set_status(mailbox=mailbox, status=MailboxStatus.ACTIVE)
-            reply = None if is_reply else _reply_plan(mailbox, recipient, message, now)
-            return SendResult(outcome, message_id=message_id, reply=reply)
-        error = f"{delivery.code or ''} {delivery.response}".strip()
-        if retry:
-            _note_error(mailbox, error, now)
-            return SendResult(outcome, retry_in=backoff(attempt), message_id=message_id)
-        day_counts_add(mailbox_id=mailbox.pk, day=now.date(), failed=1)
         if delivery.kind == smtp.AUTH:
             _note_error(mailbox, error, now)
             mailbox_set_status(mailbox=mailbox, status=MailboxStatus.PAUSED,

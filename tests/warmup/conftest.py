@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import threading
+import warnings
 from dataclasses import dataclass, field
 
 import pytest
@@ -63,6 +64,8 @@ def _authenticator(sink: SmtpSink):
 
 
 def start_sink(port: int | None = None) -> tuple[SmtpSink, Controller]:
+    # AUTH without TLS is what a loopback test server does; aiosmtpd warns on every connection
+    warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS")
     sink = SmtpSink("127.0.0.1", port or free_port())
     controller = Controller(
         _Handler(sink), hostname=sink.host, port=sink.port, authenticator=_authenticator(sink),

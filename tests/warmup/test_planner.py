@@ -27,6 +27,13 @@ def test_the_pace_reaches_the_quota_by_the_last_cycle_of_the_day():
     assert due_by(30, 86400 - INTERVAL, INTERVAL) == 30
 
 
+def test_mailboxes_send_at_different_moments_so_the_fleet_sends_evenly():
+    assert due_by(30, 0, INTERVAL, phase=0.9) == 0  # this one's first send comes a few cycles later
+    assert due_by(30, 86400 - INTERVAL, INTERVAL, phase=0.9) == 30
+    first_cycle = sum(sends_this_cycle(Sender(i, 1, 30, 0, 0, 0), 0, INTERVAL, 2.0) > 0 for i in range(1, 1001))
+    assert 250 <= first_cycle <= 370  # ~31 % of 1,000 mailboxes, not all of them
+
+
 def test_a_missed_cycle_is_caught_up_at_most_at_twice_the_pace():
     on_pace = sends_this_cycle(Sender(1, 1, 96 * 3, 0, 0, 0), 0, INTERVAL, max_catchup=2.0)
     assert on_pace == 3
