@@ -11,7 +11,7 @@ from apps.warmup import tasks
 from tests.core.processes import log_tail, start, stop, wait_for
 from tests.factories import UserFactory
 
-from .factories import MailboxFactory
+from .factories import PASSWORD, MailboxFactory
 
 pytestmark = [
     pytest.mark.slow,
@@ -57,3 +57,4 @@ def test_two_workers_never_exceed_the_global_and_per_user_limits(tmp_path, smtp_
     assert max(per_user.values()) <= USER_PER_HOUR
     assert sum(per_user.values()) == len(received)
     assert all("warmup.send" in log and "succeeded" in log for log in worker_logs), "both workers sent"
+    assert not any(PASSWORD in log for log in worker_logs)
