@@ -12,9 +12,11 @@ import smtplib
 import ssl
 import time
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.message import Message
+from email.policy import compat32
 
 SENT, AUTH, TEMPORARY, PERMANENT = "sent", "auth", "temporary", "permanent"
+WIRE = compat32.clone(linesep="\r\n")  # sendmail() leaves bytes as they are: CRLF here
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,7 @@ def _connect(account: Account, timeout: float) -> smtplib.SMTP:
     return client
 
 
-def deliver(account: Account, message: EmailMessage, *, timeout: float) -> Delivery:
+def deliver(account: Account, message: Message, *, timeout: float) -> Delivery:
     started = time.monotonic()
 
     def done(kind: str, code: int | None, response: str) -> Delivery:
@@ -73,7 +75,7 @@ def deliver(account: Account, message: EmailMessage, *, timeout: float) -> Deliv
         with _connect(account, timeout) as client:
             if account.username:
                 client.login(account.username, account.password)
-            refused = client.send_message(message)
+            refused = client.sendmail(message["From"], [message["To"]], message.as_bytes(policy=WIRE))
             if refused:
                 code, text = next(iter(refused.values()))
                 return done(classify_code(code), code, _text(text))
