@@ -88,3 +88,20 @@ def test_charts_have_honest_empty_states():
     assert daily_chart([{"day": "2026-12-01", "quota": 30, "sent": 0, "failed": 0}]).figure is None
     assert daily_chart([{"day": "2026-12-01", "quota": 30, "sent": 3, "failed": 0}]).trace_names == \
         ["sent", "failed", "quota"]
+
+
+def test_the_admin_never_shows_a_stored_password_and_keeps_it_when_left_empty(admin_role_client):
+    box = MailboxFactory()
+    page = admin_role_client.get(f"/admin/warmup/warmupmailbox/{box.pk}/change/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert PASSWORD not in html and 'name="password"' in html
+    form = page.context["adminform"].form
+    data = {name: ("" if value is None else value) for name, value in form.initial.items()
+            if name in form.fields and not isinstance(value, list)}
+    data.update(owner=box.owner_id, address=box.address, daily_target=45, password="", imap_password="",
+                sending_ip="", imap_port="", started_on=box.started_on.isoformat(), enabled="on")
+    response = admin_role_client.post(f"/admin/warmup/warmupmailbox/{box.pk}/change/", data)
+    assert response.status_code == 302, response.context["adminform"].form.errors if response.context else ""
+    box.refresh_from_db()
+    assert (box.daily_target, box.password) == (45, PASSWORD)
