@@ -136,6 +136,7 @@ def mailboxes_import(*, owner, actor, text: str, dry_run: bool = False) -> Impor
                               "error": "missing column(s); expected " + ",".join(CSV_COLUMNS)})
         return report
     seen: set[str] = set()
+    providers_seen: dict[str, str] = {}
     for line, row in enumerate(reader, start=2):
         report.rows += 1
         row = {(k or "").strip(): v for k, v in row.items()}
@@ -146,8 +147,11 @@ def mailboxes_import(*, owner, actor, text: str, dry_run: bool = False) -> Impor
             seen.add(address)
             fields = {n: _csv_value(n, row[n]) for n in CSV_COLUMNS if n in row and row[n] is not None}
             fields = {k: v for k, v in fields.items() if v is not None and not (k not in SECRETS and v == "")}
+            domain = address.rsplit("@", 1)[-1]
+            if domain not in providers_seen:  # one MX lookup per domain, not per row
+                providers_seen[domain] = provider_detect(domain) if "@" in address else ""
             with transaction.atomic():
-                mailbox_create(owner=owner, actor=actor, **fields)
+                mailbox_create(owner=owner, actor=actor, provider=providers_seen[domain] or None, **fields)
                 if dry_run:
                     transaction.set_rollback(True)
             report.created.append(address)
