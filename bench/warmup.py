@@ -26,6 +26,7 @@ import datetime as dt
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -284,6 +285,8 @@ def bench_e2e(args, db_url: str) -> dict:
 
 def main() -> None:
     args = parse_args()
+    # A SIGTERM (e.g. `timeout`) must still run the finally blocks that stop the workers.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     import django
     from django.conf import settings
 
