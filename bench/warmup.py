@@ -49,6 +49,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--e2e-sends", type=int, default=3000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--pool", default="prefork", choices=["prefork", "threads"])
     parser.add_argument("--keep-db", action="store_true")
     return parser.parse_args()
 
@@ -234,7 +235,7 @@ def bench_e2e(args, db_url: str) -> dict:
         workers = [
             subprocess.Popen(
                 [sys.executable, "-m", "celery", "-A", "mailmon", "worker", "-l", "warning", "--concurrency",
-                 str(args.concurrency), "-n", f"bench{n}@%h", "--without-heartbeat", "--without-mingle",
+                 str(args.concurrency), "--pool", args.pool, "-n", f"bench{n}@%h", "--without-heartbeat", "--without-mingle",
                  "--without-gossip"],
                 cwd=ROOT, env=worker_env(db_url, limits), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 start_new_session=True,
@@ -276,6 +277,7 @@ def bench_e2e(args, db_url: str) -> dict:
             "e2e_smtp_received_per_s": round(received / received_s, 1),
             "e2e_workers": args.workers,
             "e2e_concurrency": args.concurrency,
+            "e2e_pool": args.pool,
             "meets_e2e_target": received / logged_s >= 200,
         }
     finally:
