@@ -235,8 +235,8 @@ def bench_e2e(args, db_url: str) -> dict:
         workers = [
             subprocess.Popen(
                 [sys.executable, "-m", "celery", "-A", "mailmon", "worker", "-l", "warning", "--concurrency",
-                 str(args.concurrency), "--pool", args.pool, "-n", f"bench{n}@%h", "--without-heartbeat", "--without-mingle",
-                 "--without-gossip"],
+                 str(args.concurrency), "--pool", args.pool, "-n", f"bench{n}@%h", "--without-heartbeat",
+                 "--without-mingle", "--without-gossip"],
                 cwd=ROOT, env=worker_env(db_url, limits), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 start_new_session=True,
             )
