@@ -107,9 +107,10 @@ def system_health(*, enabled: int, completion: float, sent_hour: int, failed_hou
     return HEALTH_HEALTHY
 
 
-def metrics(*, user, now: dt.datetime | None = None) -> dict:
+def metrics(*, user, now: dt.datetime | None = None, rows: list[dict] | None = None) -> dict:
+    """The issue's metric set over the mailboxes ``user`` may see (``rows``: quota_rows already read)."""
     now = now or timezone.now()
-    rows = quota_rows(user=user, now=now)
+    rows = quota_rows(user=user, now=now) if rows is None else rows
     enabled = [r for r in rows if r["enabled"]]
     due = sum(r["expected_by_now"] for r in enabled)
     on_pace = min(1.0, sum(min(r["sent"], r["expected_by_now"]) for r in enabled) / due) if due else 1.0

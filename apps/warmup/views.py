@@ -18,8 +18,8 @@ VIEW = "warmup.view_warmupmailbox"
 @login_required
 @permission_required(VIEW, raise_exception=True)
 def overview(request):
-    metrics = selectors.metrics(user=request.user)
     rows = selectors.quota_rows(user=request.user)
+    metrics = selectors.metrics(user=request.user, rows=rows)
     context = {
         "metrics": metrics,
         "completion_percent": round(metrics["warmup_quota_completion_rate"] * 100, 1),
