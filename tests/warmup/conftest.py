@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+import email.policy
 import threading
 import warnings
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ class SmtpSink:
 
     def parsed(self) -> list[email.message.Message]:
         with self.lock:
-            return [email.message_from_bytes(m["data"]) for m in self.messages]
+            return [email.message_from_bytes(m["data"], policy=email.policy.default) for m in self.messages]
 
 
 class _Handler:

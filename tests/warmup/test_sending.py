@@ -129,3 +129,23 @@ def test_every_mailbox_reaches_its_quota_in_a_simulated_day(smtp_server, setting
     assert len(smtp_server.messages) == 32 * 30
     assert len(set(pairs)) == len(pairs)  # no pair twice in the day
     assert all(s != r for s, r in pairs)
+
+
+def test_messages_vary_and_non_ascii_subjects_survive_the_wire():
+    import email
+    import email.policy
+    import random
+
+    from apps.warmup.content import TOPICS, build_message
+    from apps.warmup.smtp import WIRE
+
+    subjects = set()
+    for seed in range(60):
+        message = build_message(sender="a@x.example.test", recipient="b@y.example.test", rng=random.Random(seed))
+        wire = message.as_bytes(policy=WIRE)
+        assert b"\r\n" in wire and b"\n" not in wire.replace(b"\r\n", b"")
+        parsed = email.message_from_bytes(wire, policy=email.policy.default)
+        assert parsed["Subject"] == message["Subject"]
+        subjects.add(parsed["Subject"])
+    assert len(subjects) > 20 and any("—" in s for s in subjects)
+    assert len({template for template, _ in TOPICS}) >= 7
