@@ -36,12 +36,14 @@ def test_two_workers_never_exceed_the_global_and_per_user_limits(tmp_path, smtp_
     users = UserFactory.create_batch(3)
     boxes = {user.pk: MailboxFactory.create_batch(3, owner=user, smtp_port=smtp_server.port) for user in users}
     owner_of = {m.username: user_id for user_id, ms in boxes.items() for m in ms}
-    for user_id, mine in boxes.items():
-        others = [m for uid, ms in boxes.items() if uid != user_id for m in ms]
-        for n in range(8):  # 8 sends per user: twice what the per-user limit allows
-            tasks.send.delay(sender_id=mine[n % 3].pk, recipient_id=others[n % len(others)].pk)
     workers = [start_worker(tmp_path, "w1"), start_worker(tmp_path, "w2")]
     try:
+        wait_for(lambda: all(" ready." in log_tail(w, 100_000) for w in workers), timeout=120,
+                 what="both workers ready", procs=workers)
+        for user_id, mine in boxes.items():
+            others = [m for uid, ms in boxes.items() if uid != user_id for m in ms]
+            for n in range(8):  # 8 sends per user: twice what the per-user limit allows
+                tasks.send.delay(sender_id=mine[n % 3].pk, recipient_id=others[n % len(others)].pk)
         wait_for(lambda: len(smtp_server.messages) >= GLOBAL_PER_MINUTE, timeout=120,
                  what="the first minute's sends", procs=workers)
         first = time.monotonic()
