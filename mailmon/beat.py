@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from celery.schedules import crontab
 
+from mailmon.env import envint
+
 
 def every(seconds: float, task: str, **options) -> dict:
     return {"task": task, "schedule": seconds, "options": {"expires": seconds * 0.9, **options}}
@@ -27,4 +29,9 @@ BEAT_SCHEDULE = {
     # Each minute queues that minute's slice of IPs (id mod MAILMON_DNSBL_INTERVAL_MINUTES):
     # every IP once per interval, the load spread evenly (docs/dnsbl.md).
     "dnsbl-check-due": every(60, "dnsbl.check_due"),
+    # Warmup: plan each cycle's sends (MAILMON_WARMUP_INTERVAL, default 15 min), IMAP engagement,
+    # and the daily cleanup of old send-log partitions and day counters.
+    "warmup-cycle": every(envint("MAILMON_WARMUP_INTERVAL", 900, minimum=60), "warmup.plan_cycle"),
+    "warmup-engage": every(1800, "warmup.engage_all"),
+    "warmup-cleanup": {"task": "warmup.cleanup", "schedule": crontab(hour=3, minute=23), "options": {"expires": 3600}},
 }

@@ -355,6 +355,49 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
 
+# --- Encrypted fields (apps/core/fields.py): comma-separated Fernet keys, the first encrypts ---
+def _field_keys() -> list[str]:
+    from cryptography.fernet import Fernet
+
+    keys = envlist("MAILMON_FIELD_KEYS")
+    if not keys and PRODUCTION:
+        return []  # storing or reading a secret then fails, naming this setting (apps/core/fields.py)
+    if not keys:
+        key_file = VAR_DIR / "field_keys"
+        if not key_file.exists():
+            key_file.write_text(Fernet.generate_key().decode())
+            key_file.chmod(0o600)
+        keys = [k.strip() for k in key_file.read_text().split(",") if k.strip()]
+    for n, key in enumerate(keys, 1):
+        try:
+            Fernet(key.encode())
+        except ValueError as exc:
+            raise ConfigError(f"MAILMON_FIELD_KEYS: key {n} is not a Fernet key (32 url-safe base64 bytes)") from exc
+    return keys
+
+
+MAILMON_FIELD_KEYS = _field_keys()
+
+# --- Mailbox warmup (docs/warmup.md) ---
+MAILMON_WARMUP_INTERVAL = envint("MAILMON_WARMUP_INTERVAL", 900, minimum=60)  # seconds between planning cycles
+MAILMON_WARMUP_MAX_CATCHUP = envfloat("MAILMON_WARMUP_MAX_CATCHUP", 2.0)  # x one cycle's pace, after a missed cycle
+MAILMON_WARMUP_GLOBAL_PER_MINUTE = envint("MAILMON_WARMUP_GLOBAL_PER_MINUTE", 200, minimum=1)
+MAILMON_WARMUP_GLOBAL_PER_HOUR = envint("MAILMON_WARMUP_GLOBAL_PER_HOUR", 10_000, minimum=1)
+MAILMON_WARMUP_USER_PER_HOUR = envint("MAILMON_WARMUP_USER_PER_HOUR", 500, minimum=1)
+MAILMON_WARMUP_PROVIDER_PER_HOUR = envint("MAILMON_WARMUP_PROVIDER_PER_HOUR", 5_000, minimum=1)
+MAILMON_WARMUP_REPLY_SHARE = envfloat("MAILMON_WARMUP_REPLY_SHARE", 0.3)  # of delivered messages answered
+MAILMON_WARMUP_SMTP_TIMEOUT = envfloat("MAILMON_WARMUP_SMTP_TIMEOUT", 30.0)  # seconds, connect and each command
+MAILMON_WARMUP_MAX_RETRIES = envint("MAILMON_WARMUP_MAX_RETRIES", 4, minimum=0)  # 4xx / connection errors
+MAILMON_WARMUP_SEND_RETENTION_DAYS = envint("MAILMON_WARMUP_SEND_RETENTION_DAYS", 90, minimum=1)
+MAILMON_WARMUP_METRICS_RETENTION_DAYS = envint("MAILMON_WARMUP_METRICS_RETENTION_DAYS", 30, minimum=1)
+MAILMON_WARMUP_DNS_TIMEOUT = envfloat("MAILMON_WARMUP_DNS_TIMEOUT", 3.0)
+MAILMON_WARMUP_NAMESERVERS = envlist("MAILMON_WARMUP_NAMESERVERS", [])  # for MX lookups; empty: the system resolver
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
+    "ConnectionSecurityEnum": "apps.warmup.choices.SmtpSecurity",
+    "WarmupMailboxStatusEnum": "apps.warmup.choices.MailboxStatus",
+})
+
+
 from mailmon.beat import BEAT_SCHEDULE  # noqa: E402
 
 CELERY_BEAT_SCHEDULE = BEAT_SCHEDULE

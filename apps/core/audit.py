@@ -20,9 +20,12 @@ def actor_label(actor: Any) -> str:
 def snapshot(obj: models.Model, fields: list[str] | None = None) -> dict[str, Any]:
     """A JSON-ready dict of an object's concrete fields, for before/after."""
     names = fields or [f.attname for f in obj._meta.concrete_fields]
+    secret = {f.attname for f in obj._meta.concrete_fields if getattr(f, "secret", False)}
     data = {}
     for name in names:
         value = getattr(obj, name)
+        if name in secret:  # encrypted fields (apps.core.fields): whether set, never the value
+            value = "********" if value else ""
         data[name] = value if isinstance(value, int | float | bool | str | type(None)) else str(value)
     return data
 

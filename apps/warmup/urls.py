@@ -1,12 +1,9 @@
 from django.urls import path
 
-from apps.core.views import module_pending
+from . import views
 
 urlpatterns = [
-    path(
-        "",
-        module_pending,
-        {"module": "Mailbox warmup", "summary": "Mailbox warmup under global and per-user rate limits."},
-        name="warmup-index",
-    ),
+    path("", views.overview, name="warmup-index"),
+    path("mailboxes/<int:pk>/", views.mailbox_detail, name="warmup-mailbox"),
+    path("import/", views.mailbox_import, name="warmup-import"),
 ]

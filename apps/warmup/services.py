@@ -1,0 +1,459 @@
+"""Writes about warmup: mailboxes, the engine switch, planning cycles, sends and cleanup."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+
+from apps.core import timeseries
+from apps.core.audit import audit_record, snapshot
+from apps.core.redis import get_redis
+
+from . import content, limiter, planner, providers, smtp
+from .choices import MailboxStatus, SendOutcome
+from .models import WarmupDay, WarmupEngine, WarmupMailbox, WarmupSend
+
+log = logging.getLogger(__name__)
+
+EDITABLE = [
+    "address", "smtp_host", "smtp_port", "smtp_security", "username", "password", "imap_host", "imap_port",
+    "imap_security", "imap_username", "imap_password", "enabled", "daily_target", "ramp_start", "ramp_increase",
+    "ramp_ceiling", "sending_ip",
+]
+SECRETS = ("password", "imap_password")
+
+
+# --- mailboxes -------------------------------------------------------------------------------
+
+def provider_detect(domain: str) -> str:
+    return providers.provider_for_domain(
+        domain, nameservers=settings.MAILMON_WARMUP_NAMESERVERS, timeout=settings.MAILMON_WARMUP_DNS_TIMEOUT
+    )
+
+
+def _apply(mailbox: WarmupMailbox, fields: dict) -> None:
+    unknown = set(fields) - set(EDITABLE)
+    if unknown:
+        raise ValueError(f"not editable: {', '.join(sorted(unknown))}")
+    for name, value in fields.items():
+        if name in SECRETS and not value:
+            continue  # write-only: an empty value keeps the stored secret
+        setattr(mailbox, name, value)
+
+
+def mailbox_create(*, owner, actor, provider: str | None = None, **fields) -> WarmupMailbox:
+    """Register a mailbox for warmup; its provider comes from its domain's MX hosts."""
+    mailbox = WarmupMailbox(owner=owner)
+    _apply(mailbox, fields)
+    mailbox.full_clean()
+    mailbox.provider = provider or provider_detect(mailbox.domain)
+    mailbox.save()
+    audit_record(actor=actor, action="warmup_mailbox.create", obj=mailbox, after=snapshot(mailbox))
+    return mailbox
+
+
+def mailbox_update(*, mailbox: WarmupMailbox, actor, **fields) -> WarmupMailbox:
+    before = snapshot(mailbox)
+    old_domain = mailbox.domain
+    _apply(mailbox, fields)
+    mailbox.full_clean()
+    if mailbox.domain != old_domain:
+        mailbox.provider = provider_detect(mailbox.domain)
+    mailbox.save()
+    audit_record(actor=actor, action="warmup_mailbox.change", obj=mailbox, before=before, after=snapshot(mailbox))
+    return mailbox
+
+
+def mailbox_delete(*, mailbox: WarmupMailbox, actor) -> None:
+    before, pk = snapshot(mailbox), str(mailbox.pk)
+    mailbox.delete()
+    audit_record(actor=actor, action="warmup_mailbox.delete", object_type="warmup.warmupmailbox", object_id=pk,
+                 before=before)
+
+
+def mailbox_set_status(*, mailbox: WarmupMailbox, status: str, reason: str = "", actor=None) -> WarmupMailbox:
+    """Pause (with a reason), resume or mark failing; audited when it changes anything."""
+    if mailbox.status == status and mailbox.status_reason == reason:
+        return mailbox
+    before = snapshot(mailbox, ["status", "status_reason"])
+    mailbox.status, mailbox.status_reason = status, reason[:255]
+    mailbox.save(update_fields=["status", "status_reason", "updated_at"])
+    audit_record(actor=actor, action=f"warmup_mailbox.{status}", obj=mailbox, before=before,
+                 after={"status": status, "status_reason": mailbox.status_reason}, reason=reason[:255])
+    return mailbox
+
+
+CSV_COLUMNS = ["address", "smtp_host", "smtp_port", "smtp_security", "username", "password", "daily_target",
+               "enabled", "imap_host", "imap_port", "imap_security", "imap_username", "imap_password"]
+REQUIRED_COLUMNS = {"address", "smtp_host", "smtp_port", "username", "password"}
+
+
+@dataclass
+class ImportReport:
+    created: list[str] = field(default_factory=list)
+    errors: list[dict] = field(default_factory=list)  # {"line", "address", "field", "error"}
+    rows: int = 0
+
+
+def _csv_value(name: str, raw: str):
+    raw = (raw or "").strip()
+    if name in {"smtp_port", "imap_port", "daily_target"}:
+        if not raw:
+            return None
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValidationError({name: f"expected a whole number, got {raw!r}"}) from None
+    if name == "enabled":
+        if raw.lower() in {"", "1", "true", "yes", "on"}:
+            return True
+        if raw.lower() in {"0", "false", "no", "off"}:
+            return False
+        raise ValidationError({name: f"expected true or false, got {raw!r}"})
+    return raw
+
+
+def mailboxes_import(*, owner, actor, text: str, dry_run: bool = False) -> ImportReport:
+    """Create one mailbox per valid CSV row (header row required); invalid rows are reported
+    line by line, naming the field, and skipped; valid rows are kept either way."""
+    report = ImportReport()
+    reader = csv.DictReader(io.StringIO(text))
+    header = {(name or "").strip() for name in reader.fieldnames or []}
+    missing = REQUIRED_COLUMNS - header
+    if missing:
+        report.errors.append({"line": 1, "address": "", "field": ", ".join(sorted(missing)),
+                              "error": "missing column(s); expected " + ",".join(CSV_COLUMNS)})
+        return report
+    seen: set[str] = set()
+    providers_seen: dict[str, str] = {}
+    for line, row in enumerate(reader, start=2):
+        report.rows += 1
+        row = {(k or "").strip(): v for k, v in row.items()}
+        address = (row.get("address") or "").strip().lower()
+        try:
+            if address in seen:
+                raise ValidationError({"address": "appears twice in this file"})
+            seen.add(address)
+            fields = {n: _csv_value(n, row[n]) for n in CSV_COLUMNS if n in row and row[n] is not None}
+            fields = {k: v for k, v in fields.items() if v is not None and not (k not in SECRETS and v == "")}
+            domain = address.rsplit("@", 1)[-1]
+            if domain not in providers_seen:  # one MX lookup per domain, not per row
+                providers_seen[domain] = provider_detect(domain) if "@" in address else ""
+            with transaction.atomic():
+                mailbox_create(owner=owner, actor=actor, provider=providers_seen[domain] or None, **fields)
+                if dry_run:
+                    transaction.set_rollback(True)
+            report.created.append(address)
+        except ValidationError as exc:
+            for name, messages in exc.message_dict.items():
+                report.errors.append({"line": line, "address": address, "field": name, "error": " ".join(messages)})
+    return report
+
+
+# --- engine ----------------------------------------------------------------------------------
+
+def engine_set_running(*, running: bool, actor) -> WarmupEngine:
+    engine = WarmupEngine.load()
+    if engine.running != running:
+        engine.running = running
+        engine.changed_by = getattr(actor, "username", "") or "system"
+        engine.changed_at = timezone.now()
+        engine.save()
+        audit_record(actor=actor, action="warmup.start" if running else "warmup.stop", obj=engine)
+    return engine
+
+
+def _day_start(now: dt.datetime) -> dt.datetime:
+    return dt.datetime.combine(now.date(), dt.time.min, tzinfo=dt.UTC)
+
+
+@dataclass
+class Cycle:
+    sends: list[planner.PlannedSend]
+    repeated: int
+    seconds: float
+
+
+def _pairs_key(day: dt.date, sender: int) -> str:
+    return f"warmup:pairs:{day:%Y%m%d}:{sender}"
+
+
+def pairs_claim(day: dt.date, pairs: list[tuple[int, int]]) -> list[bool]:
+    """Record today's sender → recipient pairs in Redis (atomic SADD); False where already used."""
+    redis = get_redis()
+    pipe = redis.pipeline(transaction=False)
+    for sender, recipient in pairs:
+        key = _pairs_key(day, sender)
+        pipe.sadd(key, recipient)
+        pipe.expire(key, 2 * 86400)
+    return [bool(added) for added in pipe.execute()[::2]]
+
+
+def _load_senders(day: dt.date) -> tuple[list[planner.Sender], planner.Ring]:
+    rows = WarmupMailbox.objects.sending().values_list(
+        "id", "owner_id", "daily_target", "ramp_start", "ramp_increase", "ramp_ceiling", "started_on"
+    )
+    counts = {m: (p, f, s) for m, p, f, s in
+              WarmupDay.objects.filter(day=day).values_list("mailbox_id", "planned", "failed", "seq")}
+    senders = []
+    for mailbox_id, owner_id, target, start, increase, ceiling, started_on in rows.iterator(chunk_size=20000):
+        planned, failed, seq = counts.get(mailbox_id, (0, 0, 0))
+        quota = planner.quota(target, start, increase, ceiling, (day - started_on).days)
+        senders.append(planner.Sender(mailbox_id, owner_id, quota, planned, failed, seq))
+    participants = list(WarmupMailbox.objects.receiving().values_list("id", "provider").iterator(chunk_size=20000))
+    return senders, planner.build_ring(participants, day)
+
+
+def _days_add(day: dt.date, rows: dict[int, tuple[int, int, int]]) -> None:
+    """Add (target, seq, planned) per mailbox to the day's counters: one statement."""
+    if not rows:
+        return
+    ids = list(rows)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO warmup_warmupday (mailbox_id, day, target, seq, planned, sent, failed, inbox, spam) "
+            "SELECT m, %s, t, s, p, 0, 0, 0, 0 FROM unnest(%s::bigint[], %s::int[], %s::int[], %s::int[]) "
+            "AS u(m, t, s, p) ON CONFLICT (mailbox_id, day) DO UPDATE SET target = EXCLUDED.target, "
+            "seq = warmup_warmupday.seq + EXCLUDED.seq, planned = warmup_warmupday.planned + EXCLUDED.planned",
+            [day, ids, [rows[i][0] for i in ids], [rows[i][1] for i in ids], [rows[i][2] for i in ids]],
+        )
+
+
+def cycle_caps(interval: float) -> dict[str, int]:
+    """What the global and per-user limits let through in one interval."""
+    return {
+        "global_cap": int(min(settings.MAILMON_WARMUP_GLOBAL_PER_MINUTE * interval / 60,
+                              settings.MAILMON_WARMUP_GLOBAL_PER_HOUR * interval / 3600)),
+        "user_cap": max(1, int(settings.MAILMON_WARMUP_USER_PER_HOUR * interval / 3600)),
+    }
+
+
+def cycle_plan(*, now: dt.datetime | None = None, seed: int | None = None) -> Cycle:
+    """Plan one cycle and record it (day counters, pairs); the caller enqueues ``sends``."""
+    started = time.monotonic()
+    now = now or timezone.now()
+    day = now.date()
+    senders, ring = _load_senders(day)
+    sends = planner.plan_cycle(
+        senders, ring,
+        seconds_into_day=(now - _day_start(now)).total_seconds(),
+        interval=settings.MAILMON_WARMUP_INTERVAL,
+        max_catchup=settings.MAILMON_WARMUP_MAX_CATCHUP,
+        **cycle_caps(settings.MAILMON_WARMUP_INTERVAL),
+        seed=seed,
+    )
+    fresh = pairs_claim(day, [(s.sender, s.recipient) for s in sends])
+    kept = [s for s, ok in zip(sends, fresh, strict=True) if ok]
+    quotas = {s.id: s.quota for s in senders}
+    rows = {s.id: (s.quota, 0, 0) for s in senders}
+    for send, ok in zip(sends, fresh, strict=True):
+        target, seq, planned = rows[send.sender]
+        rows[send.sender] = (quotas[send.sender], seq + 1, planned + ok)
+    _days_add(day, rows)
+    return Cycle(sends=kept, repeated=len(sends) - len(kept), seconds=time.monotonic() - started)
+
+
+BATCH_SECONDS = 60
+BATCH_SIZE = 1000
+
+
+def cycle_batches(sends: list[planner.PlannedSend]) -> list[tuple[int, list[list]]]:
+    """Group sends into per-minute batches: (countdown of the batch, [[sender, recipient, offset]])."""
+    slots: dict[int, list[list]] = {}
+    for send in sends:
+        slot = int(send.offset // BATCH_SECONDS)
+        slots.setdefault(slot, []).append([send.sender, send.recipient, round(send.offset - slot * BATCH_SECONDS, 3)])
+    batches = []
+    for slot, entries in sorted(slots.items()):
+        for start in range(0, len(entries), BATCH_SIZE):
+            batches.append((slot * BATCH_SECONDS, entries[start : start + BATCH_SIZE]))
+    return batches
+
+
+def cycle_run(*, now: dt.datetime | None = None, force: bool = False) -> Cycle | None:
+    """The beat task's work: plan the cycle (unless the engine is stopped) and enqueue it."""
+    from . import tasks
+
+    engine = WarmupEngine.load()
+    if not engine.running and not force:
+        return None
+    now = now or timezone.now()
+    timeseries.ensure_partitions(WarmupSend._meta.db_table, [now.date(), now.date() + dt.timedelta(days=1)])
+    with transaction.atomic():
+        cycle = cycle_plan(now=now)
+        batches = cycle_batches(cycle.sends)
+        transaction.on_commit(lambda: [tasks.dispatch_batch.apply_async(args=[entries], countdown=countdown)
+                                       for countdown, entries in batches])
+    WarmupEngine.objects.filter(pk=engine.pk).update(
+        last_cycle_at=now, last_cycle_planned=len(cycle.sends), last_cycle_ms=int(cycle.seconds * 1000)
+    )
+    log.info("warmup cycle: %d sends planned (%d repeated pairs skipped) in %.2fs",
+             len(cycle.sends), cycle.repeated, cycle.seconds)
+    return cycle
+
+
+# --- sending ---------------------------------------------------------------------------------
+
+@lru_cache(maxsize=1)
+def _limiter_for(client_id: int) -> limiter.Limiter:
+    return limiter.Limiter(get_redis())
+
+
+def send_limits(mailbox: WarmupMailbox, recipient_provider: str, now: dt.datetime) -> list[limiter.Limit]:
+    return [
+        limiter.bucket("global:min", settings.MAILMON_WARMUP_GLOBAL_PER_MINUTE, 60),
+        limiter.bucket("global:hour", settings.MAILMON_WARMUP_GLOBAL_PER_HOUR, 3600),
+        limiter.bucket(f"user:{mailbox.owner_id}", settings.MAILMON_WARMUP_USER_PER_HOUR, 3600),
+        limiter.bucket(f"provider:{recipient_provider or '-'}", settings.MAILMON_WARMUP_PROVIDER_PER_HOUR, 3600),
+        limiter.per_day(f"mailbox:{mailbox.pk}", mailbox.quota_for(now.date()), now),
+    ]
+
+
+@dataclass(frozen=True)
+class SendResult:
+    outcome: str  # a SendOutcome, or "skipped" / "limited" / "wait"
+    retry_in: float | None = None  # seconds: the task sends again then
+    message_id: str = ""
+    reply: tuple | None = None  # (sender, recipient, message_id, subject, countdown) to enqueue
+
+
+COUNTERS = ("target", "seq", "planned", "sent", "failed", "inbox", "spam")
+
+
+def day_counts_add(*, mailbox_id: int, day: dt.date, **deltas: int) -> None:
+    """Add to a mailbox's counters for ``day`` (creating the row): one statement, safe under concurrency."""
+    values = {name: max(0, deltas.get(name, 0)) for name in COUNTERS}
+    updates = ", ".join(f"{c} = GREATEST(0, warmup_warmupday.{c} + %s)" for c in deltas)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO warmup_warmupday (mailbox_id, day, {', '.join(COUNTERS)}) "
+            f"VALUES (%s, %s, {', '.join(['%s'] * len(COUNTERS))}) "
+            f"ON CONFLICT (mailbox_id, day) DO UPDATE SET {updates}",
+            [mailbox_id, day, *values.values(), *deltas.values()],
+        )
+
+
+def _log_send(mailbox: WarmupMailbox, recipient: WarmupMailbox, *, now, outcome, delivery, message_id,
+              is_reply, attempt, sent: int, failed: int) -> None:
+    """The send-log row and the day counters in ONE statement (a CTE): atomic without a
+    transaction block, one round trip on the hot path instead of four."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "WITH log AS (INSERT INTO warmup_warmupsend (time, mailbox_id, owner_user_id, recipient, "
+            "recipient_provider, message_id, outcome, smtp_code, smtp_response, duration_ms, is_reply, attempt) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)) "
+            "INSERT INTO warmup_warmupday (mailbox_id, day, target, seq, planned, sent, failed, inbox, spam) "
+            "VALUES (%s, %s, 0, 0, 0, %s, %s, 0, 0) ON CONFLICT (mailbox_id, day) DO UPDATE SET "
+            "sent = warmup_warmupday.sent + EXCLUDED.sent, failed = warmup_warmupday.failed + EXCLUDED.failed",
+            [now, mailbox.pk, mailbox.owner_id, recipient.address, recipient.provider, message_id, outcome,
+             delivery.code, delivery.response, delivery.duration_ms, is_reply, attempt,
+             mailbox.pk, now.date(), sent, failed],
+        )
+
+
+def _note_error(mailbox: WarmupMailbox, text: str, now: dt.datetime, status: str | None = None) -> None:
+    updates = {"last_error": text[:2000], "last_error_at": now}
+    if status:
+        updates["status"] = status
+    WarmupMailbox.objects.filter(pk=mailbox.pk).update(**updates)
+
+
+def backoff(attempt: int) -> float:
+    """Seconds before retry ``attempt`` + 1 after a 4xx: 1, 2, 4, 8 … minutes, with jitter."""
+    return 60 * 2 ** (attempt - 1) * random.uniform(0.8, 1.2)
+
+
+def _reply_plan(mailbox, recipient, message, now) -> tuple | None:
+    if random.random() >= settings.MAILMON_WARMUP_REPLY_SHARE:
+        return None
+    if not (recipient.enabled and recipient.status != MailboxStatus.PAUSED and recipient.password):
+        return None
+    if not pairs_claim(now.date(), [(recipient.pk, mailbox.pk)])[0]:
+        return None
+    day_counts_add(mailbox_id=recipient.pk, day=now.date(), planned=1)
+    return (recipient.pk, mailbox.pk, message["Message-ID"], message["Subject"], random.uniform(60, 600))
+
+
+def send_perform(
+    *, sender_id: int, recipient_id: int, attempt: int = 1, reply_to: str | None = None, subject: str | None = None,
+    now: dt.datetime | None = None,
+) -> SendResult:
+    """Send one warmup message, within every limit, and record what happened.
+
+    4xx and connection errors come back with ``retry_in`` (until MAILMON_WARMUP_MAX_RETRIES);
+    an authentication failure pauses the sender with the server's answer as the reason.
+    """
+    mailboxes = WarmupMailbox.objects.select_related("sending_ip").in_bulk([sender_id, recipient_id])
+    mailbox, recipient = mailboxes.get(sender_id), mailboxes.get(recipient_id)
+    now = now or timezone.now()
+    if mailbox is None or recipient is None or not mailbox.sends_now:
+        if mailbox is not None:
+            day_counts_add(mailbox_id=sender_id, day=now.date(), planned=-1)
+        return SendResult("skipped")
+    wait = _limiter_for(id(get_redis())).acquire(send_limits(mailbox, recipient.provider, now))
+    if wait > settings.MAILMON_WARMUP_INTERVAL:  # the mailbox's day is full: not today
+        day_counts_add(mailbox_id=sender_id, day=now.date(), planned=-1)
+        return SendResult("limited")
+    if wait > 0:
+        return SendResult("wait", retry_in=wait + random.uniform(0, 1))
+    message = content.build_message(sender=mailbox.address, recipient=recipient.address,
+                                    reply_to_message_id=reply_to, reply_subject=subject)
+    account = smtp.Account(mailbox.smtp_host, mailbox.smtp_port, mailbox.smtp_security, mailbox.username,
+                           mailbox.password)
+    delivery = smtp.deliver(account, message, timeout=settings.MAILMON_WARMUP_SMTP_TIMEOUT)
+    return _record(mailbox, recipient, message, delivery, now=timezone.now(), attempt=attempt,
+                   is_reply=reply_to is not None)
+
+
+def _record(mailbox, recipient, message, delivery, *, now, attempt, is_reply) -> SendResult:
+    message_id = message["Message-ID"]
+    retry = delivery.kind == smtp.TEMPORARY and attempt <= settings.MAILMON_WARMUP_MAX_RETRIES
+    outcome = {
+        smtp.SENT: SendOutcome.SENT,
+        smtp.AUTH: SendOutcome.AUTH_FAILED,
+        smtp.PERMANENT: SendOutcome.FAILED,
+        smtp.TEMPORARY: SendOutcome.DEFERRED if delivery.code else SendOutcome.ERROR,
+    }[delivery.kind]
+    final_failure = delivery.kind != smtp.SENT and not retry
+    _log_send(mailbox, recipient, now=now, outcome=outcome, delivery=delivery, message_id=message_id,
+              is_reply=is_reply, attempt=attempt, sent=int(delivery.kind == smtp.SENT), failed=int(final_failure))
+    if delivery.kind == smtp.SENT:
+        if mailbox.status == MailboxStatus.FAILING:
+            mailbox_set_status(mailbox=mailbox, status=MailboxStatus.ACTIVE)
+        reply = None if is_reply else _reply_plan(mailbox, recipient, message, now)
+        return SendResult(outcome, message_id=message_id, reply=reply)
+    error = f"{delivery.code or ''} {delivery.response}".strip()
+    if retry:
+        _note_error(mailbox, error, now)
+        return SendResult(outcome, retry_in=backoff(attempt), message_id=message_id)
+    with transaction.atomic():
+        if delivery.kind == smtp.AUTH:
+            _note_error(mailbox, error, now)
+            mailbox_set_status(mailbox=mailbox, status=MailboxStatus.PAUSED,
+                               reason=f"SMTP authentication failed: {error}"[:255])
+        else:
+            _note_error(mailbox, error, now, MailboxStatus.FAILING if delivery.kind == smtp.TEMPORARY else None)
+    log.warning("warmup send %s -> %s: %s %s", mailbox.address, recipient.address, outcome, error[:200])
+    return SendResult(outcome, message_id=message_id)
+
+
+# --- housekeeping ----------------------------------------------------------------------------
+
+def cleanup(*, now: dt.datetime | None = None) -> dict:
+    """Drop send-log partitions older than their retention, day counters older than theirs."""
+    now = now or timezone.now()
+    result = timeseries.maintain({WarmupSend._meta.db_table: settings.MAILMON_WARMUP_SEND_RETENTION_DAYS})
+    cutoff = now.date() - dt.timedelta(days=settings.MAILMON_WARMUP_METRICS_RETENTION_DAYS)
+    deleted, _ = WarmupDay.objects.filter(day__lt=cutoff).delete()
+    return {"sends": result, "days_deleted": deleted}
