@@ -19,3 +19,5 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     *[path(f"{name}/", include(f"apps.{name}.urls")) for name in MODULES],
 ]
+handler404 = "apps.core.api_errors.not_found"
+handler400 = "apps.core.api_errors.bad_request"

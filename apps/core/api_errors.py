@@ -10,3 +10,23 @@ def exception_handler(exc, context):
     if response is not None and isinstance(response.data, list):
         response.data = {"non_field_errors": response.data}
     return response
+
+
+def not_found(request, exception=None):
+    """Django's 404 for URLs no route matches: JSON under /api/ (what API clients parse), else the page."""
+    from django.http import JsonResponse
+    from django.views.defaults import page_not_found
+
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return page_not_found(request, exception)
+
+
+def bad_request(request, exception=None):
+    """Django's own 400s (e.g. too many form fields, a suspicious request): JSON under /api/."""
+    from django.http import JsonResponse
+    from django.views.defaults import bad_request as page_bad_request
+
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Bad request: the body or headers could not be read."}, status=400)
+    return page_bad_request(request, exception)

@@ -114,7 +114,7 @@ class MailboxListApi(ListAPIView):
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
         if not fields.get("password") and fields.get("username"):
-            raise serializers.ValidationError({"password": "required when username is set."})
+            raise serializers.ValidationError({"password": ["required when username is set."]})
         with model_errors_as_400():
             mailbox = services.mailbox_create(owner=request.user, actor=request.user, **fields)
         return Response(MailboxOutput(mailbox).data, status=status.HTTP_201_CREATED)
@@ -175,8 +175,12 @@ class MailboxImportApi(APIView):
         responses={201: ImportReportSerializer, 200: ImportReportSerializer, 400: ImportReportSerializer},
     )
     def post(self, request):
-        text = _csv_text(request)
         dry_run = request.query_params.get("dry_run", "").lower() in {"1", "true", "yes"}
+        try:
+            text = _csv_text(request)
+        except _UploadRefused as refused:
+            error = {"line": 0, "address": "", "field": "file", "error": str(refused)}
+            return Response({"rows": 0, "created": [], "errors": [error], "dry_run": dry_run}, status=400)
         with transaction.atomic():
             report = services.mailboxes_import(owner=request.user, actor=request.user, text=text, dry_run=dry_run)
         body = {"rows": report.rows, "created": report.created, "errors": report.errors, "dry_run": dry_run}
@@ -194,11 +198,15 @@ def _csv_text(request) -> str:
     elif isinstance(request.data, str | bytes):
         raw = request.data
     else:
-        raise serializers.ValidationError({"file": "send the CSV as a 'file' upload or a text/csv body."})
+        raise _UploadRefused("send the CSV as a 'file' upload or a text/csv body.")
     try:
         return raw.decode("utf-8-sig") if isinstance(raw, bytes) else raw
     except UnicodeDecodeError:
-        raise serializers.ValidationError({"file": "the CSV must be UTF-8."}) from None
+        raise _UploadRefused("the CSV must be UTF-8.") from None
+
+
+class _UploadRefused(Exception):
+    """No CSV to read: answered as an import report with one error on ``file`` (one 400 shape)."""
 
 
 class ControlApi(APIView):
@@ -274,6 +282,13 @@ class MetricsApi(APIView):
     def get(self, request, format=None):  # noqa: A002 - DRF's name
         return Response(selectors.metrics(user=request.user))
 
+    def perform_content_negotiation(self, request, force=False):
+        """An unknown ``?format=`` is bad input (400 naming the field), not a missing page."""
+        wanted = request.query_params.get("format")
+        if not force and wanted is not None and wanted not in ("json", "prometheus"):
+            raise serializers.ValidationError({"format": ['expected "json" or "prometheus".']})
+        return super().perform_content_negotiation(request, force=force)
+
 
 class QuotaRowSerializer(serializers.Serializer):
     id = serializers.IntegerField()
@@ -330,7 +345,7 @@ class MailboxStatusApi(APIView):
         is_reply = serializers.BooleanField()
         attempt = serializers.IntegerField()
 
-    @extend_schema(parameters=[OpenApiParameter("id", int)], responses=OpenApiTypes.OBJECT)
+    @extend_schema(parameters=[OpenApiParameter("id", int)], responses={200: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT})
     def get(self, request):
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)

@@ -128,13 +128,21 @@ def mailboxes_import(*, owner, actor, text: str, dry_run: bool = False) -> Impor
     """Create one mailbox per valid CSV row (header row required); invalid rows are reported
     line by line, naming the field, and skipped; valid rows are kept either way."""
     report = ImportReport()
-    reader = csv.DictReader(io.StringIO(text))
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        _mailboxes_import_rows(report, reader, owner=owner, actor=actor, dry_run=dry_run)
+    except csv.Error as exc:  # unreadable CSV from here on: what was read is kept and reported
+        report.errors.append({"line": reader.line_num, "address": "", "field": "file", "error": f"not CSV: {exc}"})
+    return report
+
+
+def _mailboxes_import_rows(report: ImportReport, reader: csv.DictReader, *, owner, actor, dry_run: bool) -> None:
     header = {(name or "").strip() for name in reader.fieldnames or []}
     missing = REQUIRED_COLUMNS - header
     if missing:
         report.errors.append({"line": 1, "address": "", "field": ", ".join(sorted(missing)),
                               "error": "missing column(s); expected " + ",".join(CSV_COLUMNS)})
-        return report
+        return
     seen: set[str] = set()
     providers_seen: dict[str, str] = {}
     for line, row in enumerate(reader, start=2):
@@ -158,7 +166,6 @@ def mailboxes_import(*, owner, actor, text: str, dry_run: bool = False) -> Impor
         except ValidationError as exc:
             for name, messages in exc.message_dict.items():
                 report.errors.append({"line": line, "address": address, "field": name, "error": " ".join(messages)})
-    return report
 
 
 # --- engine ----------------------------------------------------------------------------------

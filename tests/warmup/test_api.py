@@ -177,3 +177,11 @@ def test_quota_lists_mailboxes_behind_their_pace(operator_client, monkeypatch):
     one = operator_client.get(f"/api/v1/warmup/mailbox?id={behind.pk}").json()
     assert one["today"]["behind"] is True and one["mailbox"]["password_set"] is True
     assert len(one["history"]) == 30 and PASSWORD not in json.dumps(one)
+
+
+def test_an_import_body_that_is_not_csv_is_reported_not_a_server_error(operator_client):
+    response = operator_client.post(
+        "/api/v1/warmup/mailboxes/import?dry_run=true", data=b"\xf2\xa0\x9a\xb0\rn\x1dz\x03", content_type="text/csv"
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] in {"file", "address, smtp_host"} or response.json()["errors"]

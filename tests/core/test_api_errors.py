@@ -1,0 +1,28 @@
+"""Django's own 400/404 answers are JSON under /api/ (what API clients parse), pages keep HTML."""
+
+from __future__ import annotations
+
+
+def test_an_unknown_api_path_answers_json_404(viewer_client):
+    response = viewer_client.get("/api/v1/no-such-thing/")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not found."}
+
+
+def test_an_unknown_page_still_answers_html_404(viewer_client):
+    response = viewer_client.get("/no-such-page/")
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")
+
+
+def test_too_many_form_fields_on_an_api_answer_json_400(operator_client):
+    body = "&".join(f"f{i}=x" for i in range(1500))
+    response = operator_client.post("/api/v1/dnsbl/check", data=body, content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 400
+    assert "detail" in response.json()
+
+
+def test_an_unknown_metrics_format_names_the_field(viewer_client):
+    response = viewer_client.get("/api/v1/warmup/metrics?format=xml")
+    assert response.status_code == 400
+    assert "format" in response.json()
