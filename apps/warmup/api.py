@@ -345,7 +345,9 @@ class MailboxStatusApi(APIView):
         is_reply = serializers.BooleanField()
         attempt = serializers.IntegerField()
 
-    @extend_schema(parameters=[OpenApiParameter("id", int)], responses={200: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT})
+    @extend_schema(
+        parameters=[OpenApiParameter("id", int)], responses={200: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT}
+    )
     def get(self, request):
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
