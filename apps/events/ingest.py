@@ -31,7 +31,7 @@ from apps.core.metrics import counter_inc, declare_counter
 
 from .choices import EventType
 from .services import InboxFull, ingest_batch_create, ingest_prepare
-from .wire import NDJSON_CONTENT_TYPES, WireError, parse_batch
+from .wire import ParsedBatch, WireError, parse_batch
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def _ingest(body: bytes, content_type: str, principal) -> JsonResponse:
     batch = ingest_prepare(events=parsed.events, scope_node=scope, escape=b"\\" in body)
     rejected = parsed.rejected
     if batch.rejected:
-        rejected = _merge_rejected(body, content_type, parsed, batch.rejected)
+        rejected = _merge_rejected(parsed, batch.rejected)
     batch_id = ingest_batch_create(batch=batch) if batch.count else None
     _count(batch.count, len(rejected))
     answer: dict[str, Any] = {"accepted": batch.count, "rejected": rejected, "batch": batch_id}
@@ -79,6 +79,9 @@ def _ingest(body: bytes, content_type: str, principal) -> JsonResponse:
         # Nothing usable: a 4xx so that the shipper drops the body instead of retrying.
         return JsonResponse({"detail": "No valid events in the body.", **answer}, status=400)
     return JsonResponse(answer, status=202)
+
+
+_GZIP_MAGIC = b"\x1f\x8b"
 
 
 class _BodyError(Exception):
@@ -94,9 +97,8 @@ def _read_body(request: HttpRequest) -> bytes:
         raise _BodyError(400, "Invalid Content-Length header.") from None
     if length > limit:
         raise _BodyError(413, f"Body too large: {length} bytes (at most {limit}); send smaller batches.")
-    # request.read(), not request.body: the latter applies DATA_UPLOAD_MAX_MEMORY_SIZE
-    # (2.5 MB), smaller than a legitimate 10,000-event batch.
-    body = request.read(limit + 1)
+    # Never more than limit + 1 bytes, whatever the framing: the limit holds while reading.
+    body = _body_stream(request, length).read(limit + 1)
     if len(body) > limit:
         raise _BodyError(413, f"Body too large (at most {limit} bytes); send smaller batches.")
     encoding = request.META.get("HTTP_CONTENT_ENCODING", "").strip().lower()
@@ -107,35 +109,45 @@ def _read_body(request: HttpRequest) -> bytes:
     return _gunzip(body, limit)
 
 
+def _body_stream(request: HttpRequest, length: int):
+    # request.read(), not request.body: the latter applies DATA_UPLOAD_MAX_MEMORY_SIZE
+    # (2.5 MB), smaller than a legitimate 10,000-event batch.  Under WSGI, Django reads
+    # at most Content-Length bytes, i.e. nothing of a chunked body (no Content-Length):
+    # the server's own stream (gunicorn de-chunks it) is read instead.  Under ASGI the
+    # request already holds the whole body, whatever its framing.
+    chunked = "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
+    if chunked and not length and "wsgi.input" in request.META:
+        return request.META["wsgi.input"]
+    return request
+
+
 def _gunzip(body: bytes, limit: int) -> bytes:
-    inflater = zlib.decompressobj(wbits=zlib.MAX_WBITS | 16)
-    try:
-        data = inflater.decompress(body, limit + 1)
-    except zlib.error:
-        raise _BodyError(400, "Body is not valid gzip data.") from None
-    if len(data) > limit or inflater.unconsumed_tail:
-        raise _BodyError(413, f"Decompressed body too large (at most {limit} bytes); send smaller batches.")
-    return data
+    """Every member of a gzip body (shippers that append write several); 400 for anything else."""
+    parts: list[bytes] = []
+    size, offset = 0, 0
+    while offset < len(body):
+        if body[offset : offset + 2] != _GZIP_MAGIC:
+            what = "is not gzip data" if offset == 0 else f"has trailing data after the gzip data at byte {offset}"
+            raise _BodyError(400, f"Body {what}.")
+        inflater = zlib.decompressobj(wbits=zlib.MAX_WBITS | 16)
+        try:
+            data = inflater.decompress(body[offset:], limit + 1 - size)
+        except zlib.error as exc:
+            raise _BodyError(400, f"Body is not valid gzip data (member at byte {offset}: {exc}).") from None
+        size += len(data)
+        if size > limit or inflater.unconsumed_tail:
+            raise _BodyError(413, f"Decompressed body too large (at most {limit} bytes); send smaller batches.")
+        if not inflater.eof:
+            raise _BodyError(400, f"Body is truncated gzip data (member at byte {offset} does not end).")
+        parts.append(data)
+        offset = len(body) - len(inflater.unused_data)
+    return b"".join(parts) if len(parts) != 1 else parts[0]
 
 
-def _merge_rejected(body: bytes, content_type: str, parsed, extra: list[tuple[int, dict]]) -> list[dict]:
-    """Add the storage-rule rejections (positions among accepted events) as body indices."""
-    wire_indices = {item["index"] for item in parsed.rejected}
-    total = len(parsed.events) + len(parsed.rejected)
-    accepted_indices = [i for i in _element_indices(body, content_type, total) if i not in wire_indices]
-    merged = parsed.rejected + [{"index": accepted_indices[pos], "errors": errors} for pos, errors in extra]
+def _merge_rejected(parsed: ParsedBatch, extra: list[tuple[int, dict]]) -> list[dict]:
+    """Add the storage-rule rejections (positions among accepted events) with their body indices."""
+    merged = parsed.rejected + [{"index": parsed.indices[pos], "errors": errors} for pos, errors in extra]
     return sorted(merged, key=lambda item: item["index"])
-
-
-def _element_indices(body: bytes, content_type: str, total: int) -> list[int]:
-    # The wire parser numbers NDJSON elements by physical line (blank lines skipped);
-    # arrays and a single object by position.  Only this rare path needs to know.
-    media = content_type.partition(";")[0].strip().lower()
-    if not body.lstrip().startswith(b"["):
-        lines = [i for i, line in enumerate(body.split(b"\n")) if line and not line.isspace()]
-        if media in NDJSON_CONTENT_TYPES or len(lines) == total:
-            return lines
-    return list(range(total))
 
 
 def _count(accepted: int, rejected: int) -> None:
