@@ -266,6 +266,10 @@ MAILMON_INGEST_RETRY_AFTER = envint("MAILMON_INGEST_RETRY_AFTER", 5, minimum=1) 
 MAILMON_INGEST_BATCH_EVENTS = envint("MAILMON_INGEST_BATCH_EVENTS", 5000, minimum=1)  # per worker transaction
 MAILMON_INGEST_RULES_REFRESH = envfloat("MAILMON_INGEST_RULES_REFRESH", 10.0)  # seconds between rule checks
 
+# --- Agent keys: default request rate per key (limits notation; each key may set its own in the admin) ---
+MAILMON_AGENT_RATE_LIMIT = envstr("MAILMON_AGENT_RATE_LIMIT", "100/second")
+MAILMON_AGENT_RATE_LIMIT_TIMEOUT = envfloat("MAILMON_AGENT_RATE_LIMIT_TIMEOUT", 0.25)  # seconds; then fail open
+
 # --- Health ---
 MAILMON_HEARTBEAT_MAX_AGE = envfloat("MAILMON_HEARTBEAT_MAX_AGE", 120.0)
 MAILMON_NODE_SILENT_AFTER = envint("MAILMON_NODE_SILENT_AFTER", 60, minimum=1)  # seconds without a report: offline

@@ -27,6 +27,7 @@ from rest_framework import serializers
 from rest_framework.views import APIView
 
 from apps.core.agent_auth import AgentAuthError, AgentKeyAuthentication, authenticate_agent
+from apps.core.agent_limits import agent_rate_check
 from apps.core.metrics import counter_inc, declare_counter
 
 from .choices import EventType
@@ -46,6 +47,10 @@ def event_ingest(request: HttpRequest) -> JsonResponse:
         return _error(405, "Method not allowed; POST events here.", Allow="POST")
     try:
         principal = authenticate_agent(request.META)
+        wait = agent_rate_check(key_id=principal.key.pk, rate=principal.key.rate_limit)
+        if wait is not None:  # before reading the body: refusing costs nothing
+            return _error(429, "Request rate limit of this API key exceeded; send this batch again later.",
+                          **{"Retry-After": str(wait)})
         body = _read_body(request)
         return _ingest(body, request.content_type or "", principal)
     except AgentAuthError as exc:

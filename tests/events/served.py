@@ -42,17 +42,18 @@ def recent_events(count: int, *, prefix: str = "served", start: int = 0) -> list
     ]
 
 
-def server_command(kind: str, port: int) -> list[str]:
+def server_command(kind: str, port: int, workers: int = 1) -> list[str]:
     if kind == "gunicorn":  # gunicorn.conf.py (repository root = the process's cwd) applies
-        return ["-m", "gunicorn", "-w", "1", "-b", f"127.0.0.1:{port}", "--timeout", "60", "mailmon.wsgi:application"]
+        return ["-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}", "--timeout", "60",
+                "mailmon.wsgi:application"]
     return ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "mailmon.asgi:application"]
 
 
 @contextmanager
-def served(kind: str, log_dir: Path, **env: str) -> Iterator[int]:
+def served(kind: str, log_dir: Path, *, workers: int = 1, **env: str) -> Iterator[int]:
     """Start ``kind`` (gunicorn or daphne) on a free port against the test database; yields the port."""
     port = processes.free_port()
-    proc = processes.start(server_command(kind, port), log_dir / f"{kind}-{port}.log", **env)
+    proc = processes.start(server_command(kind, port, workers), log_dir / f"{kind}-{port}.log", **env)
     try:
         processes.wait_for(
             lambda: _answers(port), timeout=60, what=f"{kind} serving /health/live", procs=[proc], interval=0.2

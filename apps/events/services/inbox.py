@@ -12,12 +12,15 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import operator
+import os
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import psycopg
+from celery import current_app
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Sum
@@ -203,28 +206,77 @@ def ingest_batch_create(*, batch: PreparedBatch) -> int:
     return row[0]
 
 
-# Per-process time of the last dispatch (see _dispatch_processing).
-_last_dispatch = {"at": -1e9}
-DISPATCH_INTERVAL: Final = 0.25
+DISPATCH_INTERVAL: Final = 0.25  # seconds between two publishes of one process
+DISPATCH_RETRY: Final = 2.0  # seconds before trying the broker again after a failure
+
+
+class _Dispatcher:
+    """Publishes ``events.process_inbox`` from a thread of its own; a request only raises a flag.
+
+    Publishing talks to Redis, and with Redis down kombu spends ~6 s failing to connect:
+    inside the request that held every ingest answer (and, with sync workers, every
+    other request of the process) for that long.  The batch is already durable, and a
+    task drains the inbox until it is empty, so the request needs no more than "some
+    dispatch will follow": :meth:`request` sets an Event (no I/O, no lock held), and this
+    thread publishes at most once per DISPATCH_INTERVAL while the flag is up.  When
+    Redis is down the flag stays up and the thread retries every DISPATCH_RETRY seconds;
+    the beat sweep (every 10 s) covers a lost message too.
+    """
+
+    def __init__(self) -> None:
+        self.pending = threading.Event()
+        self._pid = 0
+        self._start_lock = threading.Lock()
+        self.failing = False
+
+    def request(self) -> None:
+        if self._pid != os.getpid():  # first use in this process (gunicorn forks workers)
+            self._start()
+        self.pending.set()
+
+    def _start(self) -> None:
+        with self._start_lock:
+            if self._pid == os.getpid():
+                return
+            self.pending = threading.Event()
+            threading.Thread(target=self._run, name="mailmon-inbox-dispatch", daemon=True).start()
+            self._pid = os.getpid()
+
+    def _run(self) -> None:
+        while True:
+            self.pending.wait()
+            self.pending.clear()
+            if self.publish():
+                time.sleep(DISPATCH_INTERVAL)
+            else:
+                self.pending.set()  # try again: the batch still waits
+                time.sleep(DISPATCH_RETRY)
+
+    def publish(self) -> bool:
+        from ..tasks import process_inbox
+
+        try:
+            process_inbox.apply_async(retry=False)
+        except Exception:
+            if not self.failing:  # once per outage, not once per batch
+                log.warning("cannot dispatch process_inbox (broker down?); retrying, and the beat sweep "
+                            "picks the batches up once it is back", exc_info=True)
+            self.failing = True
+            return False
+        if self.failing:
+            log.warning("dispatching process_inbox again")
+        self.failing = False
+        return True
+
+
+_dispatcher = _Dispatcher()
 
 
 def _dispatch_processing() -> None:
-    from ..tasks import process_inbox
-
-    # A task drains the inbox until it is empty, so under load one dispatch per process
-    # every DISPATCH_INTERVAL keeps the workers busy while saving a broker round trip
-    # (~2 ms) per request.  A batch that lands right after a worker found the inbox
-    # empty waits at most for the next request's dispatch or the beat sweep (10 s).
-    now = time.monotonic()
-    if now - _last_dispatch["at"] < DISPATCH_INTERVAL:
+    if current_app.conf.task_always_eager:  # eager mode runs the task here and now, by definition
+        _dispatcher.publish()
         return
-    _last_dispatch["at"] = now
-    try:
-        # No publish retries: the batch is already durable and the beat sweep will find
-        # it, so a Redis hiccup must not hold up the API's answer.
-        process_inbox.apply_async(retry=False)
-    except Exception:
-        log.warning("could not dispatch process_inbox; the beat sweep will pick the batch up", exc_info=True)
+    _dispatcher.request()
 
 
 def inbox_backlog() -> int:
