@@ -43,8 +43,7 @@ declare_counter(REJECTED_COUNTER, "Delivery events rejected by POST /api/v1/even
 
 
 def event_ingest(request: HttpRequest) -> JsonResponse:
-    if request.method != "POST":
-        return _error(405, "Method not allowed; POST events here.", Allow="POST")
+    """Serve one ingest POST (EventIngestApi routes it here; DRF answers other methods 405)."""
     try:
         principal = authenticate_agent(request.META)
         wait = agent_rate_check(key_id=principal.key.pk, rate=principal.key.rate_limit)
@@ -201,6 +200,7 @@ class EventIngestApi(APIView):
     authentication_classes: list = []
     permission_classes: list = []
     parser_classes: list = []  # the body is read raw, never through request.data
+    metadata_class = None  # OPTIONS: 405 like any other method but POST, not a description
 
     class EventSerializer(serializers.Serializer):
         """Documentation of apps.events.wire.WireEvent (tests/events/test_ingest_schema.py keeps them equal)."""

@@ -196,6 +196,7 @@ def test_session_users_cannot_ingest(viewer_client):
 @pytest.mark.django_db
 def test_get_is_405(client, agent_headers):
     assert client.get(URL, **agent_headers).status_code == 405
+    assert client.options(URL).status_code == 405
 
 
 @pytest.mark.django_db
