@@ -202,7 +202,8 @@ def ingest_batch_create(*, batch: PreparedBatch) -> int:
         row = cursor.fetchone()
     if row is None:
         raise InboxFull
-    transaction.on_commit(_dispatch_processing)
+    # robust: the batch is committed, so nothing here may turn its 202 into an error.
+    transaction.on_commit(_dispatch_processing, robust=True)
     return row[0]
 
 
