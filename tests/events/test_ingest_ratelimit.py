@@ -11,7 +11,6 @@ from apps.core import agent_limits
 from apps.core.models import AgentAPIKey
 from apps.events.models import IngestBatch
 from tests.core.processes import free_port
-from tests.factories import make_agent_key
 
 from .test_ingest_api import URL, event
 
@@ -30,8 +29,8 @@ def post(client, key: str, n: int = 0):
 
 
 def test_a_key_over_its_own_rate_limit_gets_429_with_retry_after_and_nothing_is_stored(client):
-    _, limited = make_agent_key("limited", rate_limit="3/minute")
-    _, other = make_agent_key("other")
+    _, limited = AgentAPIKey.objects.create_key(name="limited", rate_limit="3/minute")
+    _, other = AgentAPIKey.objects.create_key(name="other")
     assert [post(client, limited, n).status_code for n in range(3)] == [202, 202, 202]
     refused = post(client, limited, 3)
     assert refused.status_code == 429
@@ -43,12 +42,12 @@ def test_a_key_over_its_own_rate_limit_gets_429_with_retry_after_and_nothing_is_
 
 def test_keys_without_their_own_limit_get_the_default(client, settings):
     settings.MAILMON_AGENT_RATE_LIMIT = "2/hour"
-    _, key = make_agent_key("default")
+    _, key = AgentAPIKey.objects.create_key(name="default")
     assert [post(client, key, n).status_code for n in range(3)] == [202, 202, 429]
 
 
 def test_a_limit_must_be_written_in_limits_notation():
-    key, _ = make_agent_key("typo")
+    key, _ = AgentAPIKey.objects.create_key(name="typo")
     key.rate_limit = "lots"
     with pytest.raises(ValidationError, match="is not a rate limit"):
         key.full_clean()
@@ -57,7 +56,7 @@ def test_a_limit_must_be_written_in_limits_notation():
 
 
 def test_an_admin_sets_a_keys_rate_limit(admin_client):
-    key, _ = make_agent_key("admin-edited")
+    key, _ = AgentAPIKey.objects.create_key(name="admin-edited")
     page = admin_client.get(f"/admin/core/agentapikey/{key.pk}/change/")
     assert b'name="rate_limit"' in page.content
     data = {"name": key.name, "allowed_cidrs": "", "rate_limit": "20/second", "_save": "Save"}
@@ -71,7 +70,7 @@ def test_with_redis_down_the_limit_fails_open(client, settings):
     settings.CACHES = {**settings.CACHES, "default": {**settings.CACHES["default"], "LOCATION": location}}
     agent_limits._limiter.cache_clear()
     try:
-        _, key = make_agent_key("redis-down", rate_limit="1/hour")
+        _, key = AgentAPIKey.objects.create_key(name="redis-down", rate_limit="1/hour")
         assert [post(client, key, n).status_code for n in range(3)] == [202, 202, 202]
     finally:
         agent_limits._limiter.cache_clear()

@@ -12,9 +12,9 @@ import json
 
 import pytest
 
+from apps.core.models import AgentAPIKey
 from apps.events.models import IngestBatch
 from apps.events.services import inbox_drain
-from tests.factories import make_agent_key
 
 from .served import chunked_flood, ingest, recent_events, served
 
@@ -33,7 +33,7 @@ def port(request, django_db_setup, django_db_blocker, tmp_path_factory):
 
 @pytest.fixture
 def key(db) -> str:
-    return make_agent_key("served", allowed_cidrs=["127.0.0.0/8"])[1]
+    return AgentAPIKey.objects.create_key(name="served", allowed_cidrs=["127.0.0.0/8"])[1]
 
 
 def stored_ids() -> set[str]:
