@@ -64,7 +64,7 @@ def test_a_chunked_body_over_the_limit_is_413(port, key):
     sent, answer = chunked_flood(port, key, total=8 * LIMIT)
     status_line = answer.split(b"\r\n", 1)[0]
     assert b" 413 " in status_line, answer[:500]
-    assert b"Body too large" in answer
+    assert b"too large" in answer.lower()  # the view's message, or an ASGI guard's in front of it
     assert IngestBatch.objects.count() == 0
 
 
