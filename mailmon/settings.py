@@ -302,6 +302,10 @@ MAILMON_INGEST_RETRY_AFTER = envint("MAILMON_INGEST_RETRY_AFTER", 5, minimum=1, 
 MAILMON_INGEST_BATCH_EVENTS = envint("MAILMON_INGEST_BATCH_EVENTS", 5000, minimum=1, maximum=1_000_000)
 MAILMON_INGEST_RULES_REFRESH = envfloat("MAILMON_INGEST_RULES_REFRESH", 10.0, minimum=0, maximum=3600)
 
+# --- Agent keys: default request rate per key (limits notation; each key may set its own in the admin) ---
+MAILMON_AGENT_RATE_LIMIT = envstr("MAILMON_AGENT_RATE_LIMIT", "100/second")
+MAILMON_AGENT_RATE_LIMIT_TIMEOUT = envfloat("MAILMON_AGENT_RATE_LIMIT_TIMEOUT", 0.25)  # seconds; then fail open
+
 # --- Health ---
 # Agent keys registering nodes automatically (apps/nodes/services.py: nodes_ensure): per-key caps.
 MAILMON_NODES_PER_KEY = envint("MAILMON_NODES_PER_KEY", 500, minimum=0, maximum=1_000_000)

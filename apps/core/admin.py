@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin, messages
 from rest_framework_api_key.admin import APIKeyModelAdmin
 from rest_framework_api_key.models import APIKey
@@ -44,11 +45,15 @@ class AuditedModelAdmin(admin.ModelAdmin):
 
 @admin.register(AgentAPIKey)
 class AgentAPIKeyAdmin(APIKeyModelAdmin):
-    list_display = [*APIKeyModelAdmin.list_display, "node", "cidrs", "last_used_at"]
+    list_display = [*APIKeyModelAdmin.list_display, "node", "cidrs", "rate", "last_used_at"]
     list_filter = [*APIKeyModelAdmin.list_filter, "node"]
     search_fields = [*APIKeyModelAdmin.search_fields, "node__hostname"]
     autocomplete_fields = ["node"]
     actions = ["revoke"]
+
+    @admin.display(description="Rate limit")
+    def rate(self, obj: AgentAPIKey) -> str:
+        return obj.rate_limit or f"{settings.MAILMON_AGENT_RATE_LIMIT} (default)"
 
     @admin.display(description="Allowed from")
     def cidrs(self, obj: AgentAPIKey) -> str:

@@ -10,6 +10,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from rest_framework_api_key.models import AbstractAPIKey, APIKeyManager
 
+from .agent_limits import validate_rate_limit
+
 
 class AuditLog(models.Model):
     """One operator action: who did what to which object, with before/after state."""
@@ -83,6 +85,13 @@ class AgentAPIKey(AbstractAPIKey):
         default=False,
         help_text="Nodes this key registers wait for an admin's approval (MAILMON_NODE_APPROVAL_REQUIRED does "
         "this for every key).",
+    )
+    rate_limit = models.CharField(
+        max_length=64,
+        blank=True,
+        validators=[validate_rate_limit],
+        help_text="Requests this key may make, e.g. 20/second or 1200/minute (429 + Retry-After beyond); "
+        "empty: the MAILMON_AGENT_RATE_LIMIT default.",
     )
 
     objects = AgentAPIKeyManager()

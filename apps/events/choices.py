@@ -1,13 +1,11 @@
+from __future__ import annotations
+
 from django.db import models
 
+from .wire import EVENT_TYPES
 
-class EventType(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    DELIVERED = "delivered", "Delivered"
-    BOUNCED = "bounced", "Bounced"
-    DEFERRED = "deferred", "Deferred"
-    REJECTED = "rejected", "Rejected"
-    COMPLAINED = "complained", "Complained"
+# Built from the wire format's one list (apps/events/wire.py): QUEUED = "queued", label "Queued", ...
+EventType = models.TextChoices("EventType", [(name.upper(), name) for name in EVENT_TYPES])
 
 
 class BounceCategory(models.TextChoices):

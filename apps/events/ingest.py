@@ -1,11 +1,11 @@
 """``POST /api/v1/events/ingest``: the MTAs' delivery events (contract: docs/events.md).
 
-A plain Django view, not a DRF one: at 50,000 events/s the per-event cost of DRF
-serializers (~34 us) is the whole budget, so the body goes straight to the msgspec
-parser (apps.events.wire) and the inbox (apps.events.services).  ``EventIngestApi`` is a
-thin APIView wrapper whose only job is to put the endpoint, with its real request and
-response shapes, into the OpenAPI schema; its ``dispatch`` hands the request over
-unchanged.
+:class:`EventIngestApi` is a DRF view for routing and the OpenAPI schema only: it does
+not parse, authenticate or serialize per event through DRF, because at 50,000 events/s
+the per-event cost of DRF serializers (~34 us) is the whole budget.  Its ``post`` hands
+the plain request to :func:`event_ingest`, which authenticates the key once, reads the
+body raw (any framing, gzip), parses it with msgspec (apps.events.wire) and writes it to
+the inbox (apps.events.services.inbox).
 
 Status codes are the shippers' retry contract: 202 = stored durably, 4xx = never send
 this body again, 429/503 (with Retry-After) and any 5xx = send it again later.
@@ -26,12 +26,13 @@ from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.views import APIView
 
-from apps.core.agent_auth import AgentAuthError, AgentKeyAuthentication, authenticate_agent
+from apps.core.agent_auth import AgentAuthError, AgentKeyScheme, authenticate_agent
+from apps.core.agent_limits import agent_rate_check
 from apps.core.metrics import counter_inc, declare_counter
 
 from .choices import EventType
 from .services import InboxFull, ingest_batch_create, ingest_prepare
-from .wire import NDJSON_CONTENT_TYPES, WireError, parse_batch
+from .wire import ParsedBatch, WireError, parse_batch
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +43,13 @@ declare_counter(REJECTED_COUNTER, "Delivery events rejected by POST /api/v1/even
 
 
 def event_ingest(request: HttpRequest) -> JsonResponse:
-    if request.method != "POST":
-        return _error(405, "Method not allowed; POST events here.", Allow="POST")
+    """Serve one ingest POST (EventIngestApi routes it here; DRF answers other methods 405)."""
     try:
         principal = authenticate_agent(request.META)
+        wait = agent_rate_check(key_id=principal.key.pk, rate=principal.key.rate_limit)
+        if wait is not None:  # before reading the body: refusing costs nothing
+            return _error(429, "Request rate limit of this API key exceeded; send this batch again later.",
+                          **{"Retry-After": str(wait)})
         body = _read_body(request)
         return _ingest(body, request.content_type or "", principal)
     except AgentAuthError as exc:
@@ -71,7 +75,7 @@ def _ingest(body: bytes, content_type: str, principal) -> JsonResponse:
     batch = ingest_prepare(events=parsed.events, scope_node=scope, escape=b"\\" in body)
     rejected = parsed.rejected
     if batch.rejected:
-        rejected = _merge_rejected(body, content_type, parsed, batch.rejected)
+        rejected = _merge_rejected(parsed, batch.rejected)
     batch_id = ingest_batch_create(batch=batch) if batch.count else None
     _count(batch.count, len(rejected))
     answer: dict[str, Any] = {"accepted": batch.count, "rejected": rejected, "batch": batch_id}
@@ -79,6 +83,9 @@ def _ingest(body: bytes, content_type: str, principal) -> JsonResponse:
         # Nothing usable: a 4xx so that the shipper drops the body instead of retrying.
         return JsonResponse({"detail": "No valid events in the body.", **answer}, status=400)
     return JsonResponse(answer, status=202)
+
+
+_GZIP_MAGIC = b"\x1f\x8b"
 
 
 class _BodyError(Exception):
@@ -94,9 +101,8 @@ def _read_body(request: HttpRequest) -> bytes:
         raise _BodyError(400, "Invalid Content-Length header.") from None
     if length > limit:
         raise _BodyError(413, f"Body too large: {length} bytes (at most {limit}); send smaller batches.")
-    # request.read(), not request.body: the latter applies DATA_UPLOAD_MAX_MEMORY_SIZE
-    # (2.5 MB), smaller than a legitimate 10,000-event batch.
-    body = request.read(limit + 1)
+    # Never more than limit + 1 bytes, whatever the framing: the limit holds while reading.
+    body = _body_stream(request, length).read(limit + 1)
     if len(body) > limit:
         raise _BodyError(413, f"Body too large (at most {limit} bytes); send smaller batches.")
     encoding = request.META.get("HTTP_CONTENT_ENCODING", "").strip().lower()
@@ -107,35 +113,45 @@ def _read_body(request: HttpRequest) -> bytes:
     return _gunzip(body, limit)
 
 
+def _body_stream(request: HttpRequest, length: int):
+    # request.read(), not request.body: the latter applies DATA_UPLOAD_MAX_MEMORY_SIZE
+    # (2.5 MB), smaller than a legitimate 10,000-event batch.  Under WSGI, Django reads
+    # at most Content-Length bytes, i.e. nothing of a chunked body (no Content-Length):
+    # the server's own stream (gunicorn de-chunks it) is read instead.  Under ASGI the
+    # request already holds the whole body, whatever its framing.
+    chunked = "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
+    if chunked and not length and "wsgi.input" in request.META:
+        return request.META["wsgi.input"]
+    return request
+
+
 def _gunzip(body: bytes, limit: int) -> bytes:
-    inflater = zlib.decompressobj(wbits=zlib.MAX_WBITS | 16)
-    try:
-        data = inflater.decompress(body, limit + 1)
-    except zlib.error:
-        raise _BodyError(400, "Body is not valid gzip data.") from None
-    if len(data) > limit or inflater.unconsumed_tail:
-        raise _BodyError(413, f"Decompressed body too large (at most {limit} bytes); send smaller batches.")
-    return data
+    """Every member of a gzip body (shippers that append write several); 400 for anything else."""
+    parts: list[bytes] = []
+    size, offset = 0, 0
+    while offset < len(body):
+        if body[offset : offset + 2] != _GZIP_MAGIC:
+            what = "is not gzip data" if offset == 0 else f"has trailing data after the gzip data at byte {offset}"
+            raise _BodyError(400, f"Body {what}.")
+        inflater = zlib.decompressobj(wbits=zlib.MAX_WBITS | 16)
+        try:
+            data = inflater.decompress(body[offset:], limit + 1 - size)
+        except zlib.error as exc:
+            raise _BodyError(400, f"Body is not valid gzip data (member at byte {offset}: {exc}).") from None
+        size += len(data)
+        if size > limit or inflater.unconsumed_tail:
+            raise _BodyError(413, f"Decompressed body too large (at most {limit} bytes); send smaller batches.")
+        if not inflater.eof:
+            raise _BodyError(400, f"Body is truncated gzip data (member at byte {offset} does not end).")
+        parts.append(data)
+        offset = len(body) - len(inflater.unused_data)
+    return b"".join(parts) if len(parts) != 1 else parts[0]
 
 
-def _merge_rejected(body: bytes, content_type: str, parsed, extra: list[tuple[int, dict]]) -> list[dict]:
-    """Add the storage-rule rejections (positions among accepted events) as body indices."""
-    wire_indices = {item["index"] for item in parsed.rejected}
-    total = len(parsed.events) + len(parsed.rejected)
-    accepted_indices = [i for i in _element_indices(body, content_type, total) if i not in wire_indices]
-    merged = parsed.rejected + [{"index": accepted_indices[pos], "errors": errors} for pos, errors in extra]
+def _merge_rejected(parsed: ParsedBatch, extra: list[tuple[int, dict]]) -> list[dict]:
+    """Add the storage-rule rejections (positions among accepted events) with their body indices."""
+    merged = parsed.rejected + [{"index": parsed.indices[pos], "errors": errors} for pos, errors in extra]
     return sorted(merged, key=lambda item: item["index"])
-
-
-def _element_indices(body: bytes, content_type: str, total: int) -> list[int]:
-    # The wire parser numbers NDJSON elements by physical line (blank lines skipped);
-    # arrays and a single object by position.  Only this rare path needs to know.
-    media = content_type.partition(";")[0].strip().lower()
-    if not body.lstrip().startswith(b"["):
-        lines = [i for i, line in enumerate(body.split(b"\n")) if line and not line.isspace()]
-        if media in NDJSON_CONTENT_TYPES or len(lines) == total:
-            return lines
-    return list(range(total))
 
 
 def _count(accepted: int, rejected: int) -> None:
@@ -177,27 +193,37 @@ _EVENT_EXAMPLE = {
 
 
 class EventIngestApi(APIView):
-    """Schema-only wrapper: requests are served by :func:`event_ingest` (no DRF per event)."""
+    """The route and schema of the endpoint; :func:`event_ingest` does the work (no DRF per event)."""
 
-    authentication_classes = [AgentKeyAuthentication]
+    # event_ingest authenticates the agent key itself (one lookup, and a database outage
+    # answers 503 rather than DRF's 500); the schema names the scheme through ``auth``.
+    authentication_classes: list = []
     permission_classes: list = []
+    parser_classes: list = []  # the body is read raw, never through request.data
+    metadata_class = None  # OPTIONS: 405 like any other method but POST, not a description
 
     class EventSerializer(serializers.Serializer):
+        """Documentation of apps.events.wire.WireEvent (tests/events/test_ingest_schema.py keeps them equal)."""
+
         event_id = serializers.CharField(max_length=128, help_text="Idempotency key (with `time`).")
         time = serializers.DateTimeField(help_text="RFC 3339 with offset; not older than the retention.")
         type = serializers.ChoiceField(choices=EventType.choices)
         node = serializers.CharField(max_length=255, help_text="Hostname; unknown nodes are registered.")
         to = serializers.EmailField(max_length=320)
-        sending_ip = serializers.IPAddressField(required=False, allow_null=True)
-        message_id = serializers.CharField(max_length=998, required=False, allow_null=True)
+        sending_ip = serializers.IPAddressField(
+            max_length=45, required=False, allow_null=True, help_text="IPv4 or IPv6 address (stored canonical)."
+        )
+        message_id = serializers.CharField(max_length=998, required=False, allow_null=True, allow_blank=True)
         from_ = serializers.CharField(max_length=320, required=False, allow_null=True, allow_blank=True)
-        mx = serializers.CharField(max_length=255, required=False, allow_null=True)
+        mx = serializers.CharField(max_length=255, required=False, allow_null=True, allow_blank=True)
         status_code = serializers.IntegerField(min_value=100, max_value=599, required=False, allow_null=True)
         enhanced_status = serializers.RegexField(r"^[245]\.\d{1,3}\.\d{1,3}$", required=False, allow_null=True)
-        response = serializers.CharField(required=False, allow_null=True, help_text="Kept up to 2,000 characters.")
+        response = serializers.CharField(
+            required=False, allow_null=True, allow_blank=True, help_text="Kept up to 2,000 characters."
+        )
         delay_ms = serializers.IntegerField(min_value=0, max_value=2**31 - 1, required=False, allow_null=True)
         size = serializers.IntegerField(min_value=0, max_value=2**31 - 1, required=False, allow_null=True)
-        account = serializers.CharField(max_length=255, required=False, allow_null=True)
+        account = serializers.CharField(max_length=255, required=False, allow_null=True, allow_blank=True)
 
         def get_fields(self):
             fields = super().get_fields()
@@ -230,19 +256,24 @@ class EventIngestApi(APIView):
         },
         responses={
             202: OutputSerializer,
-            400: OpenApiResponse(description="Malformed body, or no valid event (nothing stored)."),
+            400: OpenApiResponse(
+                description="Malformed body (JSON, UTF-8, nesting, gzip: the detail names the problem and its "
+                "position), or no valid event; nothing stored."
+            ),
             401: OpenApiResponse(description="Missing, unknown or revoked API key."),
             403: OpenApiResponse(description="Key used from outside its CIDR allowlist."),
             413: OpenApiResponse(description="Body larger than MAILMON_INGEST_MAX_BODY_BYTES."),
             415: OpenApiResponse(description="Unsupported Content-Encoding."),
-            429: OpenApiResponse(description="Ingest backlog full; retry after Retry-After seconds."),
+            429: OpenApiResponse(
+                description="Ingest backlog full, or the key's request rate limit reached; "
+                "retry after Retry-After seconds."
+            ),
             503: OpenApiResponse(description="Database unavailable; retry after Retry-After seconds."),
         },
-        examples=[OpenApiExample("One delivered event", value=[_EVENT_EXAMPLE], request_only=True)],
+        # One element: drf-spectacular wraps examples of a many=True body in the list itself.
+        examples=[OpenApiExample("One delivered event", value=_EVENT_EXAMPLE, request_only=True)],
         tags=["events"],
+        auth=[{AgentKeyScheme.name: []}],
     )
-    def post(self, request, *args, **kwargs):  # pragma: no cover - dispatch() never calls it
-        raise NotImplementedError
-
-    def dispatch(self, request, *args, **kwargs):
-        return event_ingest(request)
+    def post(self, request, *args, **kwargs):
+        return event_ingest(request._request)

@@ -1,4 +1,4 @@
-"""Thin Celery tasks for event ingestion (the work is in apps/events/services.py)."""
+"""Thin Celery tasks for event ingestion (the work is in apps/events/services/storage.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import psycopg
 from celery import shared_task
 from django.db import OperationalError
 
-from . import rollups, services
+from . import rollups
+from .services import storage
 
 # A worker drains the inbox for at most this long, then hands over to a fresh task so
 # that a long backlog never pins one task (and its broker message) for minutes.
@@ -28,7 +29,7 @@ DRAIN_SECONDS = 30.0
 def process_inbox() -> int:
     """Store waiting inbox batches; returns the number of newly stored events."""
     started = time.monotonic()
-    stored = services.inbox_drain(time_budget=DRAIN_SECONDS)
+    stored = storage.inbox_drain(time_budget=DRAIN_SECONDS)
     if time.monotonic() - started >= DRAIN_SECONDS:
         process_inbox.apply_async(retry=False)  # budget spent with work (probably) left
     return stored

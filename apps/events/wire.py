@@ -43,6 +43,8 @@ __all__ = [
 MAX_EVENTS: Final = 10_000
 RESPONSE_MAX_CHARS: Final = 2000
 FUTURE_TOLERANCE: Final = timedelta(days=1)
+# THE list of event types: choices.EventType, the storage counters and the pages derive
+# from it (this module stays Django-free, so it is the one both sides can import).
 EVENT_TYPES: Final = ("queued", "delivered", "bounced", "deferred", "rejected", "complained")
 NDJSON_CONTENT_TYPES: Final = frozenset({"application/x-ndjson", "application/ndjson"})
 
@@ -55,7 +57,7 @@ _INT64_MAX: Final = 2**63 - 1
 # each, more than the whole struct decode of the other fields.
 EventId = Annotated[str, Meta(min_length=1, max_length=128)]
 AwareTime = Annotated[datetime, Meta(tz=True)]
-EventType = Literal["queued", "delivered", "bounced", "deferred", "rejected", "complained"]
+EventTypeName = Literal[EVENT_TYPES]  # type: ignore[valid-type]  # Literal[("a", "b")] == Literal["a", "b"]
 NodeName = Annotated[str, Meta(min_length=1, max_length=255)]
 Address = Annotated[str, Meta(max_length=320)]
 # 45 = longest textual IPv6 (IPv4-mapped); the syntax check happens in Python.
@@ -75,7 +77,7 @@ class WireEvent(msgspec.Struct, rename={"sender": "from", "recipient": "to"}, gc
 
     event_id: EventId
     time: AwareTime
-    type: EventType
+    type: EventTypeName
     node: NodeName
     recipient: Address
     sending_ip: IpText | None = None
@@ -100,7 +102,14 @@ class WireError(Exception):
 
 @dataclass(slots=True)
 class ParsedBatch:
+    """Valid events (storage form) and rejected ones, both with their index in the body.
+
+    ``indices[i]`` is the body index of ``events[i]``: its position in the array, or its
+    physical line number for NDJSON, the same numbering as ``rejected[...]["index"]``.
+    """
+
     events: list[dict[str, Any]] = field(default_factory=list)
+    indices: list[int] = field(default_factory=list)
     rejected: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -125,6 +134,11 @@ _MSG_REQUIRED: Final = "This field is required."
 _MSG_NOT_OBJECT: Final = "Expected a JSON object."
 _MSG_INVALID_JSON: Final = "invalid JSON"
 _MSG_INVALID_EVENT: Final = "Invalid event."
+# Nesting depth named in the "too deep" message: msgspec gives up at Python's recursion
+# limit (~1,000 levels less the caller's stack), so a body it refused is at least this deep.
+NESTING_REPORTED: Final = 500
+# Strings (skipped whole, escapes included) and brackets: enough to track nesting depth.
+_NESTING_TOKENS: Final = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
 _MSG_FUTURE: Final = "Time is more than 1 day in the future."
 _MSG_TIME_RANGE: Final = "Time is out of range."
 _MSG_IP: Final = "Enter a valid IPv4 or IPv6 address."
@@ -212,11 +226,13 @@ def _media_type(content_type: str) -> str:
 def _parse_array(body: bytes, max_events: int, ctx: _Context) -> ParsedBatch:
     try:
         events = _EVENT_LIST_DECODER.decode(body)
-    except msgspec.ValidationError:
+    except (msgspec.ValidationError, UnicodeDecodeError):
         # Some element is invalid (or the JSON is malformed further on): find out which.
         return _parse_array_elementwise(body, max_events, ctx)
     except msgspec.DecodeError as exc:
         raise WireError(f"Malformed JSON body ({exc}).") from None
+    except RecursionError:
+        raise WireError(_nesting_message(body, "of the body")) from None
     _check_count(len(events), max_events)
     batch = ParsedBatch()
     for index, event in enumerate(events):
@@ -229,6 +245,8 @@ def _parse_array_elementwise(body: bytes, max_events: int, ctx: _Context) -> Par
         raws = _RAW_LIST_DECODER.decode(body)
     except msgspec.DecodeError as exc:
         raise WireError(f"Malformed JSON body ({exc}).") from None
+    except RecursionError:
+        raise WireError(_nesting_message(body, "of the body")) from None
     _check_count(len(raws), max_events)
     batch = ParsedBatch()
     for index, raw in enumerate(raws):
@@ -241,10 +259,15 @@ def _parse_single_or_ndjson(body: bytes, max_events: int, ctx: _Context) -> Pars
     # cannot tell it from NDJSON: a body that is one JSON document is a single event.
     try:
         value = _ANY_DECODER.decode(body)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
         if _is_multiline(body):
             return _parse_ndjson(body, max_events, ctx)
-        raise WireError(f"Malformed JSON body ({exc}).") from None
+        if isinstance(exc, RecursionError):
+            raise WireError(_nesting_message(body, "of the body")) from None
+        if isinstance(exc, UnicodeDecodeError):
+            value = {}  # well-formed or not, the element check below names the bad bytes
+        else:
+            raise WireError(f"Malformed JSON body ({exc}).") from None
     if not isinstance(value, dict):
         raise WireError("Expected a JSON object, a JSON array of objects, or NDJSON.")
     batch = ParsedBatch()
@@ -282,12 +305,16 @@ def _check_count(count: int, max_events: int) -> None:
 def _parse_element(raw: bytes | msgspec.Raw, index: int, ctx: _Context, batch: ParsedBatch) -> None:
     try:
         event = _EVENT_DECODER.decode(raw)
-    except msgspec.ValidationError as exc:
+    except (msgspec.ValidationError, UnicodeDecodeError) as exc:
         batch.rejected.append({"index": index, "errors": _explain(raw, exc, ctx)})
         return
     except msgspec.DecodeError:
         # Only reachable for NDJSON lines: array elements were already well-formed.
         batch.rejected.append({"index": index, "errors": {"non_field_errors": [_MSG_INVALID_JSON]}})
+        return
+    except RecursionError:  # an NDJSON line (a deep array element fails the whole body)
+        message = _nesting_message(bytes(raw), "of the line")
+        batch.rejected.append({"index": index, "errors": {"non_field_errors": [message]}})
         return
     _accept(event, index, ctx, batch)
 
@@ -296,6 +323,7 @@ def _accept(event: WireEvent, index: int, ctx: _Context, batch: ParsedBatch) -> 
     record = _to_record(event, ctx)
     if record is not None:
         batch.events.append(record)
+        batch.indices.append(index)
         return
     # Both functions use the same predicates, so this is never empty; the fallback only
     # makes sure a disagreement can never turn into a silent accept or a lost event.
@@ -448,7 +476,7 @@ def _clean_response(response: str | None) -> str | None:
 # ---------------------------------------------------------------- error explanations
 
 
-def _explain(raw: bytes | msgspec.Raw, exc: msgspec.ValidationError, ctx: _Context) -> dict[str, list[str]]:
+def _explain(raw: bytes | msgspec.Raw, exc: Exception, ctx: _Context) -> dict[str, list[str]]:
     """All errors of an element msgspec refused, keyed by wire field name."""
     try:
         obj = _RAW_OBJECT_DECODER.decode(raw)
@@ -457,6 +485,8 @@ def _explain(raw: bytes | msgspec.Raw, exc: msgspec.ValidationError, ctx: _Conte
     except msgspec.DecodeError:
         # Typed decoding stopped at the first bad value, before reaching malformed JSON.
         return {"non_field_errors": [_MSG_INVALID_JSON]}
+    except UnicodeDecodeError:  # in a field name
+        return {"non_field_errors": [_utf8_message(bytes(raw), "of the event")]}
     # Same fallback reasoning as in _accept.
     return _field_errors(obj, ctx) or {"non_field_errors": [str(exc)]}
 
@@ -474,6 +504,9 @@ def _field_errors(obj: dict[str, msgspec.Raw], ctx: _Context) -> dict[str, list[
             value = decoder.decode(raw)
         except msgspec.ValidationError as exc:
             errors[name] = [_type_message(str(exc))]
+            continue
+        except UnicodeDecodeError:  # only strings can hold the bad bytes: count from after the quote
+            errors[name] = [_utf8_message(bytes(raw)[1:], "of the value")]
             continue
         message = _value_error(name, value, ctx)
         if message is not None:
@@ -512,3 +545,33 @@ def _type_message(message: str) -> str:
     if message.startswith("Invalid enum value"):
         return _MSG_TYPE
     return message
+
+
+def _utf8_message(data: bytes, where: str) -> str:
+    """Names the first byte that is not UTF-8 (e.g. Latin-1 "M\\xfcller") and its position."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"Invalid UTF-8: byte 0x{data[exc.start]:02x} at position {exc.start} {where}; send UTF-8."
+    return "Invalid UTF-8; send UTF-8."
+
+
+def _nesting_message(data: bytes, where: str) -> str:
+    position = _deep_position(data, NESTING_REPORTED)
+    if position is None:  # not expected: msgspec only gives up far deeper
+        return "JSON nested too deeply."
+    return f"JSON nested too deeply: more than {NESTING_REPORTED} levels at position {position} {where}."
+
+
+def _deep_position(data: bytes, limit: int) -> int | None:
+    """Byte offset of the bracket that opens nesting level ``limit + 1``, or None."""
+    depth = 0
+    for match in _NESTING_TOKENS.finditer(data):
+        char = data[match.start()]
+        if char in b"[{":
+            depth += 1
+            if depth > limit:
+                return match.start()
+        elif char in b"]}":
+            depth -= 1
+    return None

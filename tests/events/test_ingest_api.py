@@ -197,6 +197,7 @@ def test_session_users_cannot_ingest(viewer_client):
 @pytest.mark.django_db
 def test_get_is_405(client, agent_headers):
     assert client.get(URL, **agent_headers).status_code == 405
+    assert client.options(URL).status_code == 405
 
 
 @pytest.mark.django_db
@@ -248,3 +249,20 @@ def test_the_inbox_backlog_is_a_queue_depth_in_metrics(client, agent_headers):
     assert 'mailmon_queue_depth{queue="events_inbox"} 3.0' in render().decode()
     inbox_drain()
     assert 'mailmon_queue_depth{queue="events_inbox"} 0.0' in render().decode()
+
+
+@pytest.mark.django_db
+def test_truncated_gzip_is_400_and_stores_nothing(client, agent_headers):
+    body = gzip.compress(json.dumps([event(1), event(2)]).encode())
+    response = post(client, agent_headers, body[:-12], HTTP_CONTENT_ENCODING="gzip")
+    assert response.status_code == 400
+    assert response.json()["detail"] == "Body is truncated gzip data (member at byte 0 does not end)."
+    assert IngestBatch.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_an_oversized_multi_member_gzip_body_is_413(client, agent_headers, settings):
+    settings.MAILMON_INGEST_MAX_BODY_BYTES = 4096
+    member = gzip.compress(json.dumps([event(1)] * 8).encode())
+    response = post(client, agent_headers, member * 4, HTTP_CONTENT_ENCODING="gzip")
+    assert response.status_code == 413

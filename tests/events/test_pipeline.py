@@ -14,9 +14,8 @@ from django.db import connection, connections
 
 from apps.core import timeseries
 from apps.core.consumers import LiveConsumer
-from apps.events import services
 from apps.events.models import EmailEvent, IngestBatch
-from apps.events.services import inbox_drain, ingest_batch_create, ingest_batches_store, ingest_prepare
+from apps.events.services import inbox_drain, ingest_batch_create, ingest_batches_store, ingest_prepare, storage
 from apps.events.tasks import process_inbox
 from apps.events.wire import parse_batch
 from apps.nodes.models import Node
@@ -78,7 +77,7 @@ def test_a_resent_batch_is_stored_and_rolled_up_once():
 @pytest.mark.django_db
 def test_a_failure_mid_batch_rolls_back_everything_and_a_rerun_stores_it_once(monkeypatch):
     enqueue([event(n) for n in range(10)])
-    real_apply = services.rollups_apply
+    real_apply = storage.rollups_apply
 
     def crash_after_insert(*, cursor, source):
         # The events are inserted (and in _inserted) when this runs: crash right there.
@@ -86,12 +85,12 @@ def test_a_failure_mid_batch_rolls_back_everything_and_a_rerun_stores_it_once(mo
         assert cursor.fetchone()[0] == 10
         raise RuntimeError("worker died")
 
-    monkeypatch.setattr(services, "rollups_apply", crash_after_insert)
+    monkeypatch.setattr(storage, "rollups_apply", crash_after_insert)
     with pytest.raises(RuntimeError):
         ingest_batches_store()
     assert EmailEvent.objects.count() == 0
     assert IngestBatch.objects.get().events == 10
-    monkeypatch.setattr(services, "rollups_apply", real_apply)
+    monkeypatch.setattr(storage, "rollups_apply", real_apply)
     assert process_inbox() == 10  # the task, called as a function
     assert EmailEvent.objects.count() == 10
     assert flow_total() == 10
@@ -120,7 +119,7 @@ def test_unknown_nodes_are_registered():
 @pytest.mark.django_db
 def test_an_event_of_an_old_day_is_stored_whatever_the_table_shape():
     day = (NOW - timedelta(days=40)).date()
-    services._partition_cache.clear()
+    storage._partition_cache.clear()
     enqueue([event(1, time=f"{day.isoformat()}T12:00:00Z")])
     inbox_drain()
     assert EmailEvent.objects.get().time == datetime.combine(day, dt.time(12), tzinfo=UTC)
@@ -133,7 +132,7 @@ def test_the_partition_of_an_old_day_is_created_on_demand():
         pytest.skip("TimescaleDB hypertable: TimescaleDB creates the chunk itself")
     day = (NOW - timedelta(days=40)).date()
     assert day not in timeseries.existing_partitions(table)
-    services._partition_cache.clear()
+    storage._partition_cache.clear()
     enqueue([event(1, time=f"{day.isoformat()}T12:00:00Z")])
     inbox_drain()
     assert day in timeseries.existing_partitions(table)
@@ -244,4 +243,4 @@ def test_a_batch_postgresql_refuses_is_kept_aside_and_does_not_stall_the_others(
         assert f"inbox batch {poison.id} cannot be stored" in caplog.text
         assert inbox_drain() == 0  # skipped from now on, not retried in a loop
     finally:
-        services._quarantined.clear()
+        storage._quarantined.clear()

@@ -585,3 +585,71 @@ def test_fast_path_and_error_report_agree() -> None:
         in_bad_batch = parse([case, {"bad": 1}])
         assert alone.events == in_bad_batch.events
         assert alone.rejected == in_bad_batch.rejected[:-1]
+
+
+# ------------------------------------------------------------- indices, bytes, nesting
+
+
+def test_each_accepted_event_keeps_its_body_index():
+    array = parse([minimal_event(0), minimal_event(1, to="bad"), minimal_event(2)])
+    assert array.indices == [0, 2]
+    assert [item["index"] for item in array.rejected] == [1]
+    lines = b"\n" + ndjson(minimal_event(0)) + b"\n  \n" + ndjson(minimal_event(1), {"x": 1}, minimal_event(3))
+    parsed = parse(lines, "application/x-ndjson")
+    assert parsed.indices == [1, 4, 6]
+    assert [item["index"] for item in parsed.rejected] == [5]
+    assert [event["event_id"] for event in parsed.events] == ["ev-0", "ev-1", "ev-3"]
+
+
+def test_latin_1_bytes_in_a_string_reject_only_that_event_naming_field_and_position():
+    body = json.dumps([minimal_event(0), minimal_event(1, response="550 MARK")]).encode()
+    parsed = parse(body.replace(b"MARK", b"M\xfcller"))
+    assert [event["event_id"] for event in parsed.events] == ["ev-0"]
+    assert parsed.rejected == [
+        {"index": 1, "errors": {"response": ["Invalid UTF-8: byte 0xfc at position 5 of the value; send UTF-8."]}}
+    ]
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/x-ndjson"])
+def test_latin_1_bytes_in_a_field_name_are_named_with_their_position(content_type):
+    body = json.dumps(minimal_event(0, extra=1)).encode().replace(b'"extra"', b'"to\xe9"').replace(b'"to"', b'"ta"')
+    (rejected,) = parse(body, content_type).rejected
+    assert rejected["index"] == 0
+    assert rejected["errors"]["non_field_errors"][0].startswith("Invalid UTF-8: byte 0xe9 at position ")
+
+
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        lambda deep: b'{"a": ' + deep + b"}",  # a single object, in an ignored field
+        lambda deep: b"[" + json.dumps(minimal_event(0)).encode()[:-1] + b', "x": ' + deep + b"}]",
+        lambda deep: b"[" + deep + b"]",
+    ],
+)
+def test_json_nested_a_thousand_levels_is_a_wire_error_naming_the_position(wrap):
+    body = wrap(b"[" * 1000 + b"]" * 1000)
+    message = r"^JSON nested too deeply: more than 500 levels at position \d+ of the body\.$"
+    with pytest.raises(WireError, match=message):
+        parse(body)
+
+
+def test_a_deeply_nested_ndjson_line_rejects_only_that_line():
+    body = ndjson(minimal_event(0)) + b'{"x": ' + b"[" * 1000 + b"]" * 1000 + b"}\n"
+    parsed = parse(body, "application/x-ndjson")
+    assert parsed.indices == [0]
+    # "{" is level 1 and the first "[" (position 6) level 2: level 501 opens at 6 + 499.
+    message = "JSON nested too deeply: more than 500 levels at position 505 of the line."
+    assert parsed.rejected == [{"index": 1, "errors": {"non_field_errors": [message]}}]
+
+
+def test_the_nesting_scan_skips_brackets_inside_strings():
+    assert wire._deep_position(b'["[[[[", {"a": "\\"[["}, [[]]]', 2) == 25
+    assert wire._deep_position(b'["[[[[[[[["]', 1) is None
+
+
+def test_event_types_have_one_definition():
+    from apps.events import choices
+
+    assert tuple(choices.EventType.values) == wire.EVENT_TYPES
+    assert wire.WireEvent.__annotations__["type"] == "EventTypeName"
+    assert msgspec.json.decode(b'"complained"', type=wire.EventTypeName) == "complained"

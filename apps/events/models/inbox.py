@@ -1,4 +1,4 @@
-"""The ingest inbox: validated batches waiting for a worker (see apps/events/services.py)."""
+"""The ingest inbox: validated batches waiting for a worker (see apps/events/services/)."""
 
 from __future__ import annotations
 
