@@ -19,6 +19,8 @@ from django.db import connection
 from apps.nodes.health import Cause, Rates
 
 from .models.rollups import ORIGIN, STEPS, events_table, table_name
+from .selectors import stats
+from .time_range import EventFilters, TimeRange
 
 CAUSE_TYPES = ("deferred", "bounced")
 
@@ -150,3 +152,14 @@ def _grouped(best: dict[tuple, Cause]) -> dict:
     for (key, _type), cause in best.items():
         out[key].append(cause)
     return {key: tuple(sorted(causes, key=lambda c: -c.count)) for key, causes in out.items()}
+
+
+WEEK = dt.timedelta(days=7)
+
+
+def flow_summary(*, now: dt.datetime, span: dt.timedelta = dt.timedelta(hours=1)) -> dict:
+    """The last ``span`` of mail flow and the same span a week earlier (``stats`` of each)."""
+    filters = EventFilters()
+    current = stats(time_range=TimeRange(start=now - span, end=now), filters=filters)
+    week_ago = stats(time_range=TimeRange(start=now - span - WEEK, end=now - WEEK), filters=filters)
+    return {"now": current, "week_ago": week_ago}

@@ -23,6 +23,7 @@ from apps.ips.models import SendingIP
 from . import selectors
 from .choices import NodeRole
 from .health import (
+    RANK,
     Health,
     NodeSnapshot,
     Rates,
@@ -31,6 +32,8 @@ from .health import (
     domain_health,
     ip_health,
     node_health,
+    number,
+    optional_percent,
     queue_growing,
     rate_health,
     worst_disk,
@@ -62,8 +65,22 @@ class NodeCard:
     thresholds: Thresholds = field(default_factory=Thresholds)
 
     @property
-    def disk(self) -> tuple[str, float] | None:
-        return worst_disk(self.snapshot.disks)
+    def url(self) -> str:
+        return node_url(self.node.hostname)
+
+    @property
+    def figures(self) -> list[tuple[str, str]]:
+        """The card's figures as (label, words), "—" where the agent reported none."""
+        s = self.snapshot
+        disk = worst_disk(s.disks)
+        return [
+            ("CPU", "—" if s.cpu_percent is None else f"{s.cpu_percent:.0f} %"),
+            ("Memory", "—" if s.memory_percent is None else f"{s.memory_percent:.0f} %"),
+            ("Disk", "—" if disk is None else f"{disk[1]:.0f} % {disk[0]}"),
+            ("Queue", "—" if s.queue_size is None else number(s.queue_size) + (" ↑" if self.queue_growing else "")),
+            ("Sent/h", number(self.sent_hour)),
+            ("Bounce", optional_percent(self.bounce_rate_hour)),
+        ]
 
     @property
     def queue_growing(self) -> bool:
@@ -78,6 +95,14 @@ class IpRow:
     status: str | None  # the IP's administrative status (active, paused, …); None if not in the IP table
     rates: Rates
     health: Health
+
+    @property
+    def bounce_percent(self) -> str:
+        return optional_percent(self.rates.bounce_rate)
+
+    @property
+    def deferral_percent(self) -> str:
+        return optional_percent(self.rates.deferral_rate)
 
 
 @dataclass(frozen=True)
@@ -107,6 +132,14 @@ class FleetHealth:
         order = {"critical": 0, "warning": 1}
         kinds = {"mta": 0, "node": 1, "ip": 2, "domain": 3}
         return sorted(items, key=lambda i: (order[i.severity], kinds[i.kind], i.subject))
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Nodes per health status (every status present, zeros included)."""
+        counts = dict.fromkeys(RANK, 0)
+        for card in self.cards:
+            counts[card.health.status] += 1
+        return counts
 
     @property
     def mta_cards(self) -> list[NodeCard]:

@@ -95,6 +95,20 @@ def percent(fraction: float) -> str:
     return f"{fraction * 100:.1f} %"
 
 
+def optional_percent(fraction: float | None) -> str:
+    return "—" if fraction is None else percent(fraction)
+
+
+def milliseconds(ms: float | None) -> str:
+    """1234 → "1.2 s", 416053 → "6.9 min"."""
+    if ms is None:
+        return "—"
+    for unit, size in (("h", 3_600_000), ("min", 60_000), ("s", 1000)):
+        if ms >= size:
+            return f"{ms / size:.1f} {unit}"
+    return f"{ms:.0f} ms"
+
+
 def duration(delta: dt.timedelta) -> str:
     seconds = int(delta.total_seconds())
     for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):

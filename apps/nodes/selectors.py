@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import TYPE_CHECKING
 
 from django.db import connection
@@ -102,4 +103,11 @@ def latest_metrics(*, now: dt.datetime, window: dt.timedelta) -> dict[int, dict]
         [now - LATEST_METRIC_MAX_AGE, now, now - window - QUEUE_NOW_WINDOW, now - window],
     )
     keys = ("time", "cpu_percent", "memory_percent", "disks", "services", "queue_size", "queue_before")
-    return {row[0]: dict(zip(keys, row[1:], strict=True)) for row in rows}
+    latest = {}
+    for node_id, *values in rows:
+        metric = dict(zip(keys, values, strict=True))
+        for name in ("disks", "services"):  # raw SQL hands JSON columns over as text
+            if isinstance(metric[name], str):
+                metric[name] = json.loads(metric[name])
+        latest[node_id] = metric
+    return latest
