@@ -22,7 +22,7 @@ pytestmark = pytest.mark.browser
 
 CHART_PAGES = {
     "/events/": ["#chart-throughput", "#chart-per-node"],
-    "/events/performance/": ["#chart-gauge-avg", "#chart-gauge-p95", "#chart-gauge-p99", "#chart-histogram"],
+    "/events/performance/": ["#chart-percentiles", "#chart-delivery-time", "#chart-histogram"],
     "/events/queue/": ["#chart-queue"],
     "/events/bounces/": ["#chart-bounce-categories", "#chart-bounce-codes"],
     "/events/destinations/": ["#chart-destinations"],
