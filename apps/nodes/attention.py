@@ -162,8 +162,9 @@ def thresholds() -> Thresholds:
 
 def _snapshot(node: Node, metric: dict | None, now: dt.datetime) -> NodeSnapshot:
     metric = metric or {}
+    silent_after = dt.timedelta(seconds=settings.MAILMON_NODE_SILENT_AFTER)
     return NodeSnapshot(
-        status=node.status,
+        status=node.expected_status(silent_after=silent_after, now=now),  # silent is offline, sweep or not
         silent_for=node.silent_for(now),
         cpu_percent=metric.get("cpu_percent"),
         memory_percent=metric.get("memory_percent"),
