@@ -10,6 +10,7 @@ the window's rates); nothing here writes.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 from urllib.parse import quote
@@ -38,7 +39,7 @@ from .health import (
     rate_health,
     worst_disk,
 )
-from .models import Node
+from .models import HealthThresholds, Node
 
 OUTBOUND_ROLES = (NodeRole.ZONEMTA, NodeRole.POSTFIX, NodeRole.HARAKA)
 HOUR = dt.timedelta(hours=1)
@@ -157,7 +158,10 @@ def node_url(hostname: str) -> str:
 
 
 def thresholds() -> Thresholds:
-    return Thresholds.from_settings(settings)
+    """The settings' thresholds, with what an admin set in the admin (HealthThresholds) on top."""
+    base = Thresholds.from_settings(settings)
+    row = HealthThresholds.objects.first()
+    return dataclasses.replace(base, **row.overrides()) if row else base
 
 
 def _snapshot(node: Node, metric: dict | None, now: dt.datetime) -> NodeSnapshot:

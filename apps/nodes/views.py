@@ -9,9 +9,10 @@ from django.utils import timezone
 
 from apps.events import selectors_rates
 
-from . import attention, selectors
+from . import attention
 from .choices import NodeRole, NodeStatus
 from .health import LABELS, milliseconds, number, optional_percent
+from .models import Node
 
 CARDS_PER_PAGE = 200
 STATUS_CHOICES = [(k, v) for k, v in LABELS.items()] + [(s, label) for s, label in NodeStatus.choices]
@@ -58,7 +59,7 @@ def overview(request):
         "items": fleet.attention,
         "flow": _flow_rows(selectors_rates.flow_summary(now=now)),
         "page": Paginator(cards, CARDS_PER_PAGE).get_page(request.GET.get("page")),
-        "summary": selectors.fleet_summary(),
+        "pending_approval": Node.objects.pending_approval().count(),
         "roles": NodeRole.choices,
         "statuses": STATUS_CHOICES,
         "filters": filters,

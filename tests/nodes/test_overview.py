@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apps.ips.models import SendingIP
@@ -89,16 +91,27 @@ def test_the_status_filter_uses_health_and_an_unknown_value_is_a_400(viewer_clie
     assert response.status_code == 400 and b"status: unknown status" in response.content
 
 
-@pytest.mark.parametrize("nodes", [3, 100])
-def test_the_overview_queries_do_not_grow_with_the_fleet(viewer_client, django_assert_max_num_queries, nodes):
+def _fleet_of(count: int) -> None:
     now = timezone.now()
-    for n in range(nodes):
+    for n in range(count):
         node = NodeFactory(last_seen=now, status=NodeStatus.ONLINE)
         _report(node, 1, queue_size=n, cpu_percent=5, services={"zonemta": True})
-    # session, user, permissions, nodes, latest reports, 4 rate queries, 2 flow summaries,
-    # fleet summary (3), IPs
-    with django_assert_max_num_queries(16):
+
+
+def test_the_overview_queries_do_not_grow_with_the_fleet(viewer_client, django_assert_max_num_queries):
+    _fleet_of(3)
+    viewer_client.get("/")  # warm the session and permission caches the same way each time
+    with CaptureQueriesContext(connection) as few:
         assert viewer_client.get("/").status_code == 200
+    _fleet_of(97)
+    with CaptureQueriesContext(connection) as many:
+        html = viewer_client.get("/").content.decode()
+    assert html.count('class="node-card ') == 100
+    assert len(many) == len(few)
+    # session, user, nodes waiting for approval, thresholds, nodes, latest reports, 4 rate queries,
+    # the cards' last hour, 2 flow summaries, IPs
+    with django_assert_max_num_queries(15):
+        viewer_client.get("/")
 
 
 def test_the_ip_table_ranks_by_bounce_and_deferral_rate(viewer_client, throttled):
@@ -119,5 +132,33 @@ def test_the_ip_table_query_count_does_not_grow_with_the_ips(viewer_client, djan
     node = NodeFactory()
     t = timezone.now() - dt.timedelta(minutes=2)
     store_events([event(time=t, node_id=node.pk, sending_ip=f"198.51.100.{n}") for n in range(1, 60)])
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(13):
         assert viewer_client.get("/ips/health/").status_code == 200
+
+
+def test_thresholds_edited_in_the_admin_override_the_settings(throttled, settings):
+    from apps.nodes.attention import thresholds
+    from apps.nodes.models import HealthThresholds
+
+    settings.MAILMON_HEALTH_QUEUE_SIZE = 1000
+    assert thresholds().queue_size == 1000
+    HealthThresholds.objects.create(queue_size=5000, deferral_warn=0.5, deferral_critical=0.6)
+    t = thresholds()
+    assert (t.queue_size, t.deferral_warn, t.cpu_percent) == (5000, 0.5, settings.MAILMON_HEALTH_CPU_PERCENT)
+    items = {(i.kind, i.subject): i for i in attention_items()}
+    mta = items[("mta", "mta-out-1.example.net")]  # 1,488 and growing: still a warning, 42 % deferred is fine now
+    assert mta.severity == "warning" and mta.reason == "queue 1,488 and growing (from 874)"
+
+
+def test_an_admin_edits_the_thresholds_and_a_critical_below_its_warning_is_refused(admin_role_client):
+    from apps.core.models import AuditLog
+    from apps.nodes.models import HealthThresholds
+
+    response = admin_role_client.post("/admin/nodes/healththresholds/add/",
+                                      {"bounce_warn": "0.2", "bounce_critical": "0.1"})
+    assert response.status_code == 200 and b"bounce_critical: must be at least bounce_warn" in response.content
+    response = admin_role_client.post("/admin/nodes/healththresholds/add/", {"queue_size": "3000"})
+    assert response.status_code == 302
+    assert HealthThresholds.objects.get().queue_size == 3000
+    assert AuditLog.objects.filter(action="healththresholds.create").exists()
+    assert admin_role_client.get("/admin/nodes/healththresholds/add/").status_code == 403  # one row only
