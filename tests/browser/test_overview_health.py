@@ -68,3 +68,15 @@ def test_the_throttling_incident_shows_the_mta_and_its_ips_as_not_healthy(logged
     page.goto("/ips/health/")
     first = page.locator("#ip-health-table tbody tr").first
     expect(first).not_to_have_class("health-ok")
+
+
+def test_the_overview_fits_a_390_px_phone(logged_in_page):
+    off_the_browser_thread(_throttled_demo)
+    page = logged_in_page
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto("/")
+    expect(page.locator("#attention li").first).to_be_visible()
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= 390, f"the overview is {width} px wide at 390 px"
+    card = page.locator(".node-card").first
+    assert card.bounding_box()["width"] <= 390
