@@ -15,7 +15,8 @@ from .health import LABELS, milliseconds, number, optional_percent
 from .models import Node
 
 CARDS_PER_PAGE = 200
-STATUS_CHOICES = [(k, v) for k, v in LABELS.items()] + [(s, label) for s, label in NodeStatus.choices]
+# Health first (what colours the cards), then the agent-reported statuses health does not name.
+STATUS_CHOICES = [*LABELS.items(), *((s, label) for s, label in NodeStatus.choices if s not in LABELS)]
 
 
 def _filter_errors(role: str, status: str) -> list[str]:
