@@ -15,7 +15,9 @@ On a throwaway database ``mailmon_bench_query`` (``--db`` to choose another) of 
    rebuild_rollups`` does) and ANALYZEs;
 4. times each question ``--repeat`` times for the 24 h and 30 d ranges, once through
    the selectors and once through the API with a logged-in viewer (Django's test
-   client: the whole middleware + DRF stack in process, no socket), and reports p95.
+   client: the whole middleware + DRF stack in process, no socket), and reports p95;
+5. times the fleet overview's questions (health of nodes, IPs and domains over the last
+   15 minutes, the last hour against last week) and its pages ``/`` and ``/ips/health/``.
 """
 
 from __future__ import annotations
@@ -279,6 +281,41 @@ def time_http(repeat: int) -> dict:
     return results
 
 
+def time_overview(repeat: int) -> dict:
+    """p95 of the overview's questions (issue 8): fleet health (nodes, latest reports, 15-minute
+    rates), the last hour against last week, and the pages ``/`` and ``/ips/health/``."""
+    from django.conf import settings
+    from django.test import Client, override_settings
+    from django.utils import timezone
+
+    from apps.events import selectors_rates
+    from apps.nodes import attention
+    from tests.core.factories import UserFactory
+
+    client = Client()
+    client.force_login(UserFactory(username="bench-overview", role="Viewer"))
+    calls = {
+        "fleet_health": lambda: attention.fleet_health(now=timezone.now()),
+        "flow_summary": lambda: selectors_rates.flow_summary(now=timezone.now()),
+        "page /": lambda: client.get("/"),
+        "page /ips/health/": lambda: client.get("/ips/health/"),
+    }
+    results = {}
+    # Pages name static files: plain storage, so the bench needs no collectstatic manifest.
+    plain = {**settings.STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+    with override_settings(STORAGES=plain):
+        for name, call in calls.items():
+            samples = []
+            for _ in range(repeat):
+                began = time.perf_counter()
+                response = call()
+                samples.append(time.perf_counter() - began)
+                if getattr(response, "status_code", 200) != 200:
+                    raise SystemExit(f"{name}: HTTP {response.status_code}")
+            results[name] = p95(samples)
+    return results
+
+
 def main() -> None:
     args = parse_args()
     import django
@@ -317,6 +354,8 @@ def main() -> None:
         selector_p95 = time_selectors(args.repeat, filters)
         log("timing the HTTP API")
         http_p95 = time_http(args.repeat)
+        log("timing the overview")
+        overview_p95 = time_overview(args.repeat)
         unfiltered = [v for k, d in selector_p95.items() if "[" not in k for v in d.values()]
         unfiltered += [v for d in http_p95.values() for v in d.values()]
         result = {
@@ -326,6 +365,7 @@ def main() -> None:
             "rollup_rows": rollup_rows(),
             "p95_ms_selectors": selector_p95,
             "p95_ms_api": http_p95,
+            "p95_ms_overview": overview_p95,
             "api_client": "django.test.Client, logged-in viewer, in process (full middleware + DRF, no socket)",
             "repeat": args.repeat,
             "target_ms": TARGET_MS,

@@ -287,6 +287,25 @@ MAILMON_DELIVERY_YELLOW_MS = envint("MAILMON_DELIVERY_YELLOW_MS", 10000, minimum
 if MAILMON_DELIVERY_YELLOW_MS <= MAILMON_DELIVERY_GREEN_MS:
     raise ConfigError("MAILMON_DELIVERY_YELLOW_MS: must be greater than MAILMON_DELIVERY_GREEN_MS")
 
+# --- Health (apps/nodes/health.py): one notion of "not healthy" for nodes, MTAs, IPs, domains ---
+# Resource levels (percent) and mail queue size at which a node needs attention.
+MAILMON_HEALTH_CPU_PERCENT = envfloat("MAILMON_HEALTH_CPU_PERCENT", 90.0, minimum=1, maximum=100)
+MAILMON_HEALTH_MEMORY_PERCENT = envfloat("MAILMON_HEALTH_MEMORY_PERCENT", 90.0, minimum=1, maximum=100)
+MAILMON_HEALTH_DISK_PERCENT = envfloat("MAILMON_HEALTH_DISK_PERCENT", 85.0, minimum=1, maximum=100)
+MAILMON_HEALTH_QUEUE_SIZE = envint("MAILMON_HEALTH_QUEUE_SIZE", 1000, minimum=1)
+# A queue is "growing" when it is this fraction larger than WINDOW minutes ago (and over 100 messages).
+MAILMON_HEALTH_QUEUE_GROWTH = envfloat("MAILMON_HEALTH_QUEUE_GROWTH", 0.2, minimum=0.01, maximum=100)
+# Outcome rates over the last WINDOW minutes (fractions of sent); judged from MIN_SENT outcomes up.
+MAILMON_HEALTH_WINDOW_MINUTES = envint("MAILMON_HEALTH_WINDOW_MINUTES", 15, minimum=5, maximum=1440)
+MAILMON_HEALTH_MIN_SENT = envint("MAILMON_HEALTH_MIN_SENT", 20, minimum=1)
+MAILMON_HEALTH_DEFERRAL_WARN = envfloat("MAILMON_HEALTH_DEFERRAL_WARN", 0.10, minimum=0.001, maximum=1)
+MAILMON_HEALTH_DEFERRAL_CRITICAL = envfloat("MAILMON_HEALTH_DEFERRAL_CRITICAL", 0.30, minimum=0.001, maximum=1)
+MAILMON_HEALTH_BOUNCE_WARN = envfloat("MAILMON_HEALTH_BOUNCE_WARN", 0.05, minimum=0.001, maximum=1)
+MAILMON_HEALTH_BOUNCE_CRITICAL = envfloat("MAILMON_HEALTH_BOUNCE_CRITICAL", 0.10, minimum=0.001, maximum=1)
+for _name in ("DEFERRAL", "BOUNCE"):
+    if globals()[f"MAILMON_HEALTH_{_name}_CRITICAL"] < globals()[f"MAILMON_HEALTH_{_name}_WARN"]:
+        raise ConfigError(f"MAILMON_HEALTH_{_name}_CRITICAL: must be at least MAILMON_HEALTH_{_name}_WARN")
+
 # --- Event ingest (docs/events.md): limits, backpressure and worker batch size ---
 # Request bodies on every other path (apps/core/body_limit.py; the nginx config applies the same).
 MAILMON_MAX_BODY_BYTES = envint("MAILMON_MAX_BODY_BYTES", 1024 * 1024, minimum=1024, maximum=1024 * 1024 * 1024)

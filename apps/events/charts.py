@@ -124,34 +124,46 @@ def gauge_color(value_ms: float, *, green_ms: int, yellow_ms: int) -> str:
     return GAUGE_YELLOW if value_ms < yellow_ms else GAUGE_RED
 
 
-def delivery_gauges(delivery_time_ms: dict, *, green_ms: int, yellow_ms: int) -> list[Chart]:
-    """avg / p95 / p99 gauges in seconds, banded green < green_ms ≤ yellow < yellow_ms ≤ red."""
-    charts = []
-    for key, label in (("avg", "Average"), ("p95", "95th percentile"), ("p99", "99th percentile")):
-        value = delivery_time_ms.get(key)
-        if value is None:
-            charts.append(Chart(f"gauge-{key}", label, None, "No deliveries in this range."))
-            continue
-        top = max(yellow_ms * 1.5, value * 1.1) / 1000
-        fig = go.Figure(
-            go.Indicator(
-                mode="gauge+number",
-                value=value / 1000,
-                number={"suffix": " s", "valueformat": ".2f"},
-                gauge={
-                    "axis": {"range": [0, top]},
-                    "bar": {"color": gauge_color(value, green_ms=green_ms, yellow_ms=yellow_ms)},
-                    "steps": [
-                        {"range": [0, green_ms / 1000], "color": "#e1f5ea"},
-                        {"range": [green_ms / 1000, yellow_ms / 1000], "color": "#fdf3dc"},
-                        {"range": [yellow_ms / 1000, top], "color": "#fbe4e4"},
-                    ],
-                },
-            )
-        )
-        fig = _layout(fig, height=240, margin={"l": 30, "r": 30, "t": 30, "b": 10})
-        charts.append(Chart(f"gauge-{key}", label, fig))
-    return charts
+PERCENTILES = (("p50", "median (p50)"), ("p95", "p95"), ("p99", "p99"))
+
+
+def percentiles_chart(delivery_time_ms: dict, *, green_ms: int, yellow_ms: int) -> Chart:
+    """p50, p95 and p99 as bars on one scale (seconds), each coloured by the thresholds
+    (green < green_ms ≤ yellow < yellow_ms ≤ red); the exact average, when known, is a
+    dashed line labelled "average"."""
+    title = "Delivery time percentiles"
+    shown = [(label, delivery_time_ms.get(key)) for key, label in PERCENTILES]
+    if all(value is None for _label, value in shown):
+        return Chart("percentiles", title, None, "No deliveries in this range.")
+    shown = [(label, value) for label, value in shown if value is not None]
+    fig = go.Figure(go.Bar(
+        y=[label for label, _v in shown], x=[v / 1000 for _l, v in shown], orientation="h", name="delivery time",
+        marker_color=[gauge_color(v, green_ms=green_ms, yellow_ms=yellow_ms) for _l, v in shown],
+        text=[f"{v / 1000:.2f} s" for _l, v in shown], textposition="auto",
+    ))  # fmt: skip
+    fig = _layout(fig, height=220, xaxis_title="seconds", yaxis={"autorange": "reversed", "automargin": True},
+                  showlegend=False)  # fmt: skip
+    average = delivery_time_ms.get("avg")
+    if average is not None:
+        fig.add_vline(x=average / 1000, line_dash="dash", line_color="#6b7685",
+                      annotation_text=f"average {average / 1000:.2f} s", annotation_position="top")  # fmt: skip
+    return Chart("percentiles", title, fig, "No deliveries in this range.")
+
+
+def delivery_time_chart(data: dict) -> Chart:
+    """p50 / p95 / p99 per bucket (``delivery_time_series()``), in seconds, on one axis."""
+    title = "Delivery time over time (UTC)"
+    series = data["series"]
+    if all(v is None for values in series.values() for v in values):
+        return Chart("delivery-time", title, None, "No deliveries in this range.")
+    x = [_plotly_time(b) for b in data["buckets"]]
+    colors = {"p50": GAUGE_GREEN, "p95": GAUGE_YELLOW, "p99": GAUGE_RED}
+    fig = go.Figure([
+        go.Scatter(x=x, y=[None if v is None else v / 1000 for v in series[key]], name=label, mode="lines+markers",
+                   line={"color": colors[key]}, connectgaps=False)
+        for key, label in PERCENTILES
+    ])  # fmt: skip
+    return Chart("delivery-time", title, _layout(fig, yaxis_title="seconds", hovermode="x unified"))
 
 
 def histogram_chart(data: dict) -> Chart:

@@ -325,6 +325,20 @@ def stats(*, time_range: TimeRange, filters: EventFilters) -> dict:
     return result
 
 
+def delivery_time_series(*, time_range: TimeRange, filters: EventFilters) -> dict:
+    """p50 / p95 / p99 delivery time (ms) per bucket from the histograms; None where nothing was delivered."""
+    source = _source("flow", time_range, filters)
+    hist_sums = ", ".join(f"sum(s.{h})" for h in HIST_FIELDS)
+    rows = _fetch(f"SELECT s.bucket, {hist_sums} {source.from_where} GROUP BY 1", source.params)
+    index = {bucket: i for i, bucket in enumerate(source.buckets)}
+    series: dict[str, list[float | None]] = {key: [None] * len(index) for key in ("p50", "p95", "p99")}
+    for bucket, *hist in rows:
+        counts = [int(v) for v in hist]
+        for key, q in (("p50", 0.50), ("p95", 0.95), ("p99", 0.99)):
+            series[key][index[bucket]] = hist_percentile(counts, q)
+    return {"resolution": source.resolution, "buckets": [b.isoformat() for b in source.buckets], "series": series}
+
+
 def delivery_histogram(*, time_range: TimeRange, filters: EventFilters) -> dict:
     """Delivered events per fixed delivery-time bucket; the last bucket (le_ms None) is open."""
     _counts, _n, _sum, hist, resolution = _flow_totals(time_range, filters)

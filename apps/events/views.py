@@ -105,8 +105,11 @@ def performance(request: HttpRequest) -> HttpResponse:
         stats = selectors.stats(**scope)
         return {
             "stats": stats,
-            "gauges": charts.delivery_gauges(stats["delivery_time_ms"], green_ms=settings.MAILMON_DELIVERY_GREEN_MS,
-                                             yellow_ms=settings.MAILMON_DELIVERY_YELLOW_MS),
+            "percentiles": charts.percentiles_chart(
+                stats["delivery_time_ms"], green_ms=settings.MAILMON_DELIVERY_GREEN_MS,
+                yellow_ms=settings.MAILMON_DELIVERY_YELLOW_MS),
+            "over_time": charts.delivery_time_chart(selectors.delivery_time_series(**scope)),
+            "times": {key: duration_label(stats["delivery_time_ms"][key]) for key in ("p50", "p95", "p99", "avg")},
             "histogram": charts.histogram_chart(selectors.delivery_histogram(**scope)),
             "green_s": settings.MAILMON_DELIVERY_GREEN_MS / 1000,
             "yellow_s": settings.MAILMON_DELIVERY_YELLOW_MS / 1000,

@@ -2,7 +2,10 @@ from django.urls import path
 
 from apps.core.views import module_pending
 
+from . import views
+
 urlpatterns = [
+    path("health/", views.health, name="ips-health"),
     path(
         "",
         module_pending,

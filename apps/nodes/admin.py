@@ -5,7 +5,7 @@ from django.contrib import admin
 from apps.core.admin import AuditedModelAdmin
 from apps.core.netutil import client_address
 
-from .models import Node, NodeMetric
+from .models import HealthThresholds, Node, NodeMetric
 from .services import node_maintenance_set, nodes_approve
 
 
@@ -45,3 +45,13 @@ class NodeMetricAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(HealthThresholds)
+class HealthThresholdsAdmin(AuditedModelAdmin):
+    """One row; an empty field keeps the MAILMON_HEALTH_* setting (docs/operations.md)."""
+
+    list_display = ["__str__", "updated_at"]
+
+    def has_add_permission(self, request) -> bool:
+        return super().has_add_permission(request) and not HealthThresholds.objects.exists()

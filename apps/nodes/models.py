@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -88,3 +90,47 @@ class NodeMetric(models.Model):
 
     def __str__(self) -> str:
         return f"{self.node_id} @ {self.time:%Y-%m-%d %H:%M:%S}"
+
+
+def _fraction():
+    return [MinValueValidator(0.001), MaxValueValidator(1)]
+
+
+def _percent():
+    return [MinValueValidator(1), MaxValueValidator(100)]
+
+
+class HealthThresholds(models.Model):
+    """Overrides of the ``MAILMON_HEALTH_*`` settings, edited in the admin (one row); an empty
+    field keeps the setting. Read by ``apps/nodes/attention.py:thresholds``."""
+
+    cpu_percent = models.FloatField(null=True, blank=True, validators=_percent())
+    memory_percent = models.FloatField(null=True, blank=True, validators=_percent())
+    disk_percent = models.FloatField(null=True, blank=True, validators=_percent())
+    queue_size = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(1)])
+    queue_growth = models.FloatField(null=True, blank=True, validators=[MinValueValidator(0.01)],
+                                     help_text="Fraction larger than one window ago that counts as growing.")
+    window_minutes = models.PositiveIntegerField(null=True, blank=True,
+                                                 validators=[MinValueValidator(5), MaxValueValidator(1440)])
+    min_sent = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(1)])
+    deferral_warn = models.FloatField(null=True, blank=True, validators=_fraction(), help_text="Fraction of sent.")
+    deferral_critical = models.FloatField(null=True, blank=True, validators=_fraction())
+    bounce_warn = models.FloatField(null=True, blank=True, validators=_fraction())
+    bounce_critical = models.FloatField(null=True, blank=True, validators=_fraction())
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "health thresholds"
+
+    def __str__(self) -> str:
+        return "Health thresholds"
+
+    def overrides(self) -> dict[str, float | int]:
+        names = [f.name for f in self._meta.fields if f.name not in ("id", "updated_at")]
+        return {name: getattr(self, name) for name in names if getattr(self, name) is not None}
+
+    def clean(self) -> None:
+        for kind in ("deferral", "bounce"):
+            warn, critical = getattr(self, f"{kind}_warn"), getattr(self, f"{kind}_critical")
+            if warn is not None and critical is not None and critical < warn:
+                raise ValidationError({f"{kind}_critical": f"{kind}_critical: must be at least {kind}_warn."})

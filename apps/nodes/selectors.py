@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import TYPE_CHECKING
 
 from django.db import connection
@@ -84,3 +85,29 @@ def queue(*, time_range: TimeRange, node: int | None = None) -> dict:
         "series": {"buckets": [b.isoformat() for b in buckets], "per_node": dict(sorted(per_node.items()))},
         "resolution": time_range.resolution,
     }
+
+
+LATEST_METRIC_MAX_AGE = dt.timedelta(days=1)
+
+
+def latest_metrics(*, now: dt.datetime, window: dt.timedelta) -> dict[int, dict]:
+    """Per fleet node: its latest report of the last day and its queue one ``window`` ago, in one query."""
+    nodes_table, metrics_table = Node._meta.db_table, NodeMetric._meta.db_table
+    rows = _fetch(
+        "SELECT n.id, m.time, m.cpu_percent, m.memory_percent, m.disks, m.services, m.queue_size, b.queue_size "
+        f"FROM {nodes_table} AS n LEFT JOIN LATERAL (SELECT time, cpu_percent, memory_percent, disks, services, "
+        f"queue_size FROM {metrics_table} WHERE node_id = n.id AND time > %s AND time <= %s "
+        "ORDER BY time DESC LIMIT 1) AS m ON true "
+        f"LEFT JOIN LATERAL (SELECT queue_size FROM {metrics_table} WHERE node_id = n.id AND time > %s "
+        "AND time <= %s AND queue_size IS NOT NULL ORDER BY time DESC LIMIT 1) AS b ON true WHERE n.approved",
+        [now - LATEST_METRIC_MAX_AGE, now, now - window - QUEUE_NOW_WINDOW, now - window],
+    )
+    keys = ("time", "cpu_percent", "memory_percent", "disks", "services", "queue_size", "queue_before")
+    latest = {}
+    for node_id, *values in rows:
+        metric = dict(zip(keys, values, strict=True))
+        for name in ("disks", "services"):  # raw SQL hands JSON columns over as text
+            if isinstance(metric[name], str):
+                metric[name] = json.loads(metric[name])
+        latest[node_id] = metric
+    return latest

@@ -1,5 +1,5 @@
 // Email pages: draw server-built Plotly figures, keep the picker's "custom" choice in step,
-// let htmx swap 400 form errors in, and add live batch counts to the Email flow tiles.
+// let htmx swap 400 form errors in, and redraw charts in place after a live refresh (refresh.js).
 (function () {
   const config = { responsive: true, displaylogo: false, modeBarButtonsToRemove: ["lasso2d", "select2d"] };
 
@@ -43,23 +43,8 @@
     drawCharts(document);
   });
 
-  // Live counters: each "counters" message carries the counts newly stored by one ingest batch.
-  document.addEventListener("mailmon:live", (e) => {
-    const { stream, event, data } = e.detail;
-    if (stream !== "events" || event !== "counters") return;
-    const tiles = document.querySelector("[data-live-counters]");
-    if (!tiles) return;  // a custom range in the past does not grow
-    let added = 0;
-    for (const [type, n] of Object.entries(data.counts || {})) {
-      added += n;
-      const el = tiles.querySelector(`[data-counter="${type}"]`);
-      if (el) el.textContent = String(Number(el.textContent) + n);
-    }
-    const total = tiles.querySelector('[data-counter="total"]');
-    if (total) total.textContent = String(Number(total.textContent) + added);
-    const stamp = document.getElementById("flow-live-updated");
-    if (stamp) stamp.textContent = new Date(data.time || Date.now()).toLocaleTimeString();
-  });
+  // Live pages: refresh.js swapped in fresh regions (keeping drawn charts): update the charts in place.
+  document.addEventListener("mailmon:refreshed", () => drawCharts(document));
 
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", () => drawCharts(document));

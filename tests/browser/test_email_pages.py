@@ -22,7 +22,7 @@ pytestmark = pytest.mark.browser
 
 CHART_PAGES = {
     "/events/": ["#chart-throughput", "#chart-per-node"],
-    "/events/performance/": ["#chart-gauge-avg", "#chart-gauge-p95", "#chart-gauge-p99", "#chart-histogram"],
+    "/events/performance/": ["#chart-percentiles", "#chart-delivery-time", "#chart-histogram"],
     "/events/queue/": ["#chart-queue"],
     "/events/bounces/": ["#chart-bounce-categories", "#chart-bounce-codes"],
     "/events/destinations/": ["#chart-destinations"],
@@ -151,6 +151,14 @@ def _ingest(events: list[dict]) -> int:
     return inbox_drain()
 
 
+def _wire_on(node: str, n: int, kind: str) -> dict:
+    return {**_wire(n, kind), "event_id": f"live-{node}-{kind}-{n}", "node": node}
+
+
+def _stamp(page) -> str:
+    return page.locator("[data-live-stamp]").text_content()
+
+
 def test_live_counters_grow_when_the_ingest_worker_stores_a_batch(logged_in_page, console_errors, traffic):
     page = logged_in_page
     page.goto("/events/?range=1h")
@@ -160,16 +168,74 @@ def test_live_counters_grow_when_the_ingest_worker_stores_a_batch(logged_in_page
 
     batch = [_wire(n, "delivered") for n in range(4)] + [_wire(n, "bounced") for n in range(2)]
     assert off_the_browser_thread(_ingest, batch) == 6
-    # No reload: the tiles change because the counts arrived on the open socket.
+    # No reload: the live region was re-rendered because the worker's message arrived on the open socket.
     expect(page.locator('[data-counter="delivered"]')).to_have_text("12")
     expect(page.locator('[data-counter="bounced"]')).to_have_text("3")
-    expect(page.locator("#flow-live-updated")).not_to_have_text("waiting")
+    expect(page.locator("#flow-counters")).to_contain_text("75.0 %")  # percentages follow: 12 of 16 outcomes
+    expect(page.locator("[data-live-stamp]")).not_to_have_text("waiting")
 
-    assert off_the_browser_thread(_ingest, batch) == 0  # a resent batch stores, and counts, nothing
+    stamp = _stamp(page)
+    assert off_the_browser_thread(_ingest, batch) == 0  # a resent batch stores nothing ...
     off_the_browser_thread(broadcast, "events", "counters",
                            {"time": dt.datetime.now(dt.UTC).isoformat(), "counts": {"deferred": 2}})
-    expect(page.locator('[data-counter="deferred"]')).to_have_text("3")
+    expect(page.locator("[data-live-stamp]")).not_to_have_text(stamp, timeout=15_000)
+    # ... and a message's own counts are not trusted: the figures are the stored events'.
+    expect(page.locator('[data-counter="deferred"]')).to_have_text("1")
     expect(page.locator('[data-counter="delivered"]')).to_have_text("12")
+    assert console_errors == []
+
+
+def test_a_filtered_flow_page_does_not_count_unfiltered_events(logged_in_page, console_errors, traffic):
+    page = logged_in_page
+    page.goto(f"/events/?range=1h&node={traffic['mx2'].pk}")
+    expect(page.locator("#live-status")).to_have_class("live-dot on")
+    expect(page.locator('[data-counter="delivered"]')).to_have_text("3")
+    stamp = _stamp(page)
+    off_the_browser_thread(_ingest, [_wire_on("mx1.example.net", n, "delivered") for n in range(9)])
+    expect(page.locator("[data-live-stamp]")).not_to_have_text(stamp, timeout=15_000)  # it did refresh ...
+    expect(page.locator('[data-counter="delivered"]')).to_have_text("3")  # ... and mx1's mail is not mx2's
+    off_the_browser_thread(_ingest, [_wire_on("mx2.example.net", n, "delivered") for n in range(2)])
+    expect(page.locator('[data-counter="delivered"]')).to_have_text("5", timeout=15_000)
+    assert console_errors == []
+
+
+def _last_bucket(page, chart: str, trace: str) -> float:
+    return page.evaluate(
+        """([id, name]) => { const el = document.getElementById(id);
+             const t = el && el.data && el.data.find((d) => d.name === name);
+             return t ? t.y[t.y.length - 1] : null; }""",
+        [chart, trace],
+    )
+
+
+def test_a_charts_current_bucket_changes_within_20_s_of_new_events(logged_in_page, console_errors, traffic):
+    page = logged_in_page
+    page.goto("/events/?range=1h")
+    expect(page.locator("#live-status")).to_have_class("live-dot on")
+    page.wait_for_function("() => document.getElementById('chart-throughput')?.data")
+    before = _last_bucket(page, "chart-throughput", "delivered") or 0
+    drawn = page.locator("#chart-throughput")
+    drawn.evaluate("(el) => { el.dataset.original = '1'; }")  # to see the chart is updated in place
+    off_the_browser_thread(_ingest, [_wire(n, "delivered") for n in range(5)])
+    page.wait_for_function(
+        """([before]) => { const el = document.getElementById('chart-throughput');
+             const t = el.data.find((d) => d.name === 'delivered'); return t.y[t.y.length - 1] !== before; }""",
+        arg=[before], timeout=20_000,
+    )
+    assert _last_bucket(page, "chart-throughput", "delivered") == before + 5
+    assert drawn.get_attribute("data-original") == "1"  # the same element, redrawn with Plotly.react
+    assert console_errors == []
+
+
+def test_the_performance_page_leads_with_percentiles_and_refreshes_live(logged_in_page, console_errors, traffic):
+    page = logged_in_page
+    page.goto("/events/performance/?range=1h")
+    expect(page.locator('[data-time="p50"]')).not_to_have_text("—")
+    expect(page.locator("#chart-percentiles")).to_be_visible()
+    expect(page.locator("#chart-delivery-time")).to_be_visible()
+    stamp = _stamp(page)
+    off_the_browser_thread(_ingest, [_wire(n, "delivered") for n in range(3)])
+    expect(page.locator("[data-live-stamp]")).not_to_have_text(stamp, timeout=15_000)
     assert console_errors == []
 
 

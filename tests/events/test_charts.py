@@ -48,26 +48,38 @@ def test_node_lines_put_other_last():
     assert charts.node_lines_chart({"buckets": BUCKETS, "series": {"mx1": [0, 0, 0]}}).figure is None
 
 
-def test_gauges_show_seconds_and_colour_by_threshold():
-    gauges = charts.delivery_gauges({"avg": 1200.0, "p50": 900.0, "p95": 4000.0, "p99": 15000.0},
-                                    green_ms=3000, yellow_ms=10000)
-    assert [g.id for g in gauges] == ["gauge-avg", "gauge-p95", "gauge-p99"]
-    indicators = [figure_data(g)["data"][0] for g in gauges]
-    assert [i["value"] for i in indicators] == [1.2, 4.0, 15.0]
-    assert [i["gauge"]["bar"]["color"] for i in indicators] == ["#1f9d55", "#d69e2e", "#d64545"]
-    assert indicators[0]["gauge"]["steps"][1]["range"] == [3.0, 10.0]
+def test_percentiles_share_one_scale_in_seconds_and_colour_by_threshold():
+    chart = charts.percentiles_chart({"avg": 15080.0, "p50": 900.0, "p95": 6720.0, "p99": 15000.0},
+                                     green_ms=3000, yellow_ms=10000)
+    fig = figure_data(chart)
+    (bars,) = fig["data"]
+    assert bars["y"] == ["median (p50)", "p95", "p99"] and bars["x"] == [0.9, 6.72, 15.0]
+    assert bars["marker"]["color"] == ["#1f9d55", "#d69e2e", "#d64545"]
+    (line,) = fig["layout"]["shapes"]
+    assert line["x0"] == 15.08  # the average is a line on the same axis ...
+    assert fig["layout"]["annotations"][0]["text"] == "average 15.08 s"  # ... labelled as such
 
 
-def test_gauges_respect_configured_thresholds():
-    gauge = charts.delivery_gauges({"avg": 1200.0}, green_ms=1000, yellow_ms=2000)[0]
-    assert figure_data(gauge)["data"][0]["gauge"]["bar"]["color"] == "#d69e2e"
+def test_percentiles_respect_configured_thresholds():
+    chart = charts.percentiles_chart({"p50": 1200.0}, green_ms=1000, yellow_ms=2000)
+    assert figure_data(chart)["data"][0]["marker"]["color"] == ["#d69e2e"]
 
 
-def test_gauges_without_deliveries_are_empty_not_zero():
+def test_percentiles_without_deliveries_are_empty_not_zero():
     nothing = {"avg": None, "p50": None, "p95": None, "p99": None}
-    gauges = charts.delivery_gauges(nothing, green_ms=3000, yellow_ms=10000)
-    assert [g.figure for g in gauges] == [None, None, None]
-    assert gauges[0].empty == "No deliveries in this range."
+    chart = charts.percentiles_chart(nothing, green_ms=3000, yellow_ms=10000)
+    assert chart.figure is None and chart.empty == "No deliveries in this range."
+
+
+def test_delivery_time_over_time_draws_three_percentile_lines_with_gaps():
+    data = {"resolution": "5m", "buckets": BUCKETS,
+            "series": {"p50": [1000.0, None, 500.0], "p95": [3000.0, None, 900.0], "p99": [9000.0, None, 1000.0]}}
+    chart = charts.delivery_time_chart(data)
+    assert chart.trace_names == ["median (p50)", "p95", "p99"]
+    assert figure_data(chart)["data"][1]["y"] == [3.0, None, 0.9]
+    empty = {"resolution": "5m", "buckets": BUCKETS, "series": {"p50": [None] * 3, "p95": [None] * 3,
+                                                                "p99": [None] * 3}}
+    assert charts.delivery_time_chart(empty).figure is None
 
 
 def test_histogram_uses_bucket_labels():

@@ -46,6 +46,8 @@ FULL = {
     },
     "delivery_histogram": {"total": 90, "buckets": [{"le_ms": 1000, "label": "≤ 1 s", "count": 50},
                                                     {"le_ms": None, "label": "> 1 s", "count": 40}]},
+    "delivery_time_series": {"resolution": "1h", "buckets": BUCKETS, "series": {
+        "p50": [1400.0, 1600.0], "p95": [7000.0, 7400.0], "p99": [12000.0, 13000.0]}},
     "queue": {"total_now": 17, "per_node_now": [{"node": "mx1.example.net", "queue_size": 17,
                                                  "time": "2026-11-25T11:00:00+00:00"}],
               "series": {"buckets": BUCKETS, "per_node": {"mx1.example.net": [12, 17]}}},
@@ -72,6 +74,8 @@ EMPTY = {
     "stats": _stats(),
     "throughput": {key: {"resolution": "1h", "buckets": BUCKETS, "series": {}} for key in ("type", "node")},
     "delivery_histogram": {"total": 0, "buckets": FULL["delivery_histogram"]["buckets"]},
+    "delivery_time_series": {"resolution": "1h", "buckets": BUCKETS,
+                             "series": {k: [None, None] for k in ("p50", "p95", "p99")}},
     "queue": {"total_now": None, "per_node_now": [], "series": {"buckets": BUCKETS, "per_node": {}}},
     "deferred_reasons": {"total": 0, "reasons": []},
     "bounce_analysis": {"total": 0, "by_category": [], "by_code": []},
@@ -84,7 +88,8 @@ class Recorder:
 
     def __init__(self, monkeypatch, answers: dict):
         self.calls: list[tuple[str, dict]] = []
-        for name in ("stats", "delivery_histogram", "deferred_reasons", "bounce_analysis", "destinations"):
+        for name in ("stats", "delivery_histogram", "delivery_time_series", "deferred_reasons", "bounce_analysis",
+                     "destinations"):
             monkeypatch.setattr(selectors, name, self._answer(name, lambda kw, n=name: answers[n]))
         monkeypatch.setattr(node_selectors, "queue", self._answer("queue", lambda kw: answers["queue"]))
         monkeypatch.setattr(selectors, "throughput",
@@ -133,13 +138,20 @@ def test_flow_shows_counters_charts_and_subscribes_to_live_events(viewer_client,
     response = viewer_client.get(reverse("events-flow"), {"range": "24h"})
     html = response.content.decode()
     assert response.status_code == 200
-    assert 'data-live-streams="events"' in html and "data-live-counters" in html
+    assert 'data-live-streams="events"' in html and 'id="live-region" data-live-region' in html
     assert 'data-counter="delivered">90<' in html and 'data-counter="bounced">6<' in html
     assert "89.1 %" in html  # 90 of 101 outcomes
     assert 'data-plotly="fig-throughput"' in html and 'data-plotly="fig-per-node"' in html
     assert "vendor/plotly/plotly.min.js" in html and "cdn" not in html.lower()
     time_range = full.kwargs("throughput")["time_range"]
     assert time_range.end - time_range.start == dt.timedelta(hours=24)
+
+
+@pytest.mark.parametrize("name", ["events-performance", "events-queue", "events-bounces"])
+def test_the_other_live_pages_re_render_their_region_on_live_messages(viewer_client, full, name):
+    html = viewer_client.get(reverse(name), {"range": "1h"}).content.decode()
+    assert 'data-live-streams="fleet,events"' in html and 'id="live-region" data-live-region' in html
+    assert "js/refresh.js" in html
 
 
 def test_flow_without_events_shows_empty_states_not_charts(viewer_client, empty):
@@ -152,7 +164,7 @@ def test_flow_without_events_shows_empty_states_not_charts(viewer_client, empty)
 def test_a_custom_range_is_not_live(viewer_client, full):
     html = viewer_client.get(reverse("events-flow"), {"range": "custom", "from": "2026-11-20T08:00",
                                                       "to": "2026-11-20T20:00"}).content.decode()
-    assert "data-live-counters" not in html and "custom range: not live" in html
+    assert "data-live-region" not in html and "Custom range: not live" in html
     time_range = full.kwargs("stats")["time_range"]
     assert time_range.start.isoformat() == "2026-11-20T08:00:00+00:00"  # datetime-local read as UTC
     assert time_range.end.isoformat() == "2026-11-20T20:00:00+00:00"
@@ -208,19 +220,22 @@ def test_htmx_form_error_is_a_400_partial(viewer_client, empty):
     assert response.content.decode().lstrip().startswith('<div id="events-page">')
 
 
-def test_performance_gauges_and_histogram(viewer_client, full, settings):
+def test_performance_leads_with_percentiles_on_one_scale_and_labels_the_average(viewer_client, full, settings):
     settings.MAILMON_DELIVERY_GREEN_MS = 1000
     html = viewer_client.get(reverse("events-performance")).content.decode()
-    for chart in ("gauge-avg", "gauge-p95", "gauge-p99", "histogram"):
+    for chart in ("percentiles", "delivery-time", "histogram"):
         assert f'data-plotly="fig-{chart}"' in html
     assert "green under 1 s, yellow under 10 s" in html
-    assert "#d69e2e" in html  # avg 2.1 s is yellow once green ends at 1 s
+    assert "#d69e2e" in html  # p50 1.5 s is yellow once green ends at 1 s
+    assert 'data-time="p50">1.5 s<' in html and 'data-time="p99">12.5 s<' in html
+    assert html.index('data-time="p99"') < html.index('data-time="avg"')
+    assert "average (mean" in html and "average 2.10 s" in html
 
 
 def test_performance_without_deliveries(viewer_client, empty):
     html = viewer_client.get(reverse("events-performance")).content.decode()
     assert "data-plotly" not in html
-    assert html.count("No deliveries in this range.") == 4
+    assert html.count("No deliveries in this range.") == 3
 
 
 def test_queue_page(viewer_client, full):

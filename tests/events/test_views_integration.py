@@ -49,7 +49,8 @@ def test_flow_filtered_by_node(viewer_client, stored):
 
 def test_performance_colours_the_slow_tail(viewer_client, stored):
     html = viewer_client.get(reverse("events-performance"), {"range": "1h"}).content.decode()
-    assert 'data-plotly="fig-gauge-p99"' in html and 'data-plotly="fig-histogram"' in html
+    assert 'data-plotly="fig-percentiles"' in html and 'data-plotly="fig-histogram"' in html
+    assert 'data-plotly="fig-delivery-time"' in html
     assert "#d64545" in html  # p99 of 12 s is red
 
 
