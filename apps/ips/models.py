@@ -20,6 +20,7 @@ class SendingIP(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(1000)],
         help_text="Share of its pool's traffic relative to the other members (1–1000).",
     )
+    subnet_label = models.CharField(max_length=64, blank=True, help_text="Site, rack or subnet name.")
     ptr = models.CharField("PTR", max_length=255, blank=True)
     warmup_started_on = models.DateField(null=True, blank=True)
     warmup_day = models.PositiveIntegerField(null=True, blank=True)

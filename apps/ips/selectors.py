@@ -5,12 +5,16 @@ from __future__ import annotations
 import datetime as dt
 
 from django.db import connection
-from django.db.models import Q
+from django.db.models import BooleanField, F, FloatField, Func, IntegerField, Q, QuerySet
+from django.db.models.expressions import RawSQL
+from django.utils import timezone
 
+from apps.dnsbl.selectors import listings
 from apps.events.models.rollups import table_name
 from apps.pools.models import IpPool
 
 from .choices import IpStatus
+from .filters import NO_POOL, IpFilters
 from .models import SendingIP
 
 # Outcomes of a delivery attempt from an IP: what counts against its daily limit.
@@ -53,3 +57,109 @@ def mta_pools(*, node_id: int | None, day: dt.date) -> list[dict]:
         })  # fmt: skip
     pools = IpPool.objects.order_by("name").values_list("id", "name", "type")
     return [{"id": pk, "name": name, "type": kind, "ips": members.get(pk, [])} for pk, name, kind in pools]
+
+
+# --- The IP table: filters, sorting, one page with its figures ---
+
+_PLAIN_SORTS = {
+    "address": "address", "status": "status", "node": "node__hostname", "pool": "pool__name",
+    "weight": "weight", "warmup_day": "warmup_day", "daily_limit": "daily_limit",
+    "reputation": "reputation_score", "ptr": "ptr", "last_used": "last_used_at",
+}  # fmt: skip
+_STAT_SORTS = ("sent_1h", "sent_24h", "bounce_rate", "sent_today")
+SORTS = (*_PLAIN_SORTS, *_STAT_SORTS)
+_SENT_SQL = " + ".join(f"r.{c}" for c in SENT_COLUMNS)
+
+
+def ip_queryset(filters: IpFilters) -> QuerySet[SendingIP]:
+    """The IPs matching ``filters``."""
+    ips = SendingIP.objects.all()
+    if filters.status:
+        ips = ips.filter(status=filters.status)
+    if filters.pool == NO_POOL:
+        ips = ips.filter(pool__isnull=True)
+    elif filters.pool is not None:
+        ips = ips.filter(pool_id=filters.pool)
+    if filters.node is not None:
+        ips = ips.filter(node_id=filters.node)
+    if filters.version is not None:
+        ips = ips.annotate(family=Func(F("address"), function="family", output_field=IntegerField()))
+        ips = ips.filter(family=filters.version)
+    network = filters.network
+    if network is not None:
+        contained = f"{SendingIP._meta.db_table}.address <<= %s::inet"
+        ips = ips.filter(RawSQL(contained, [str(network)], output_field=BooleanField()))
+    elif filters.q:
+        ips = ips.filter(Q(address__startswith=filters.q) | Q(ptr__icontains=filters.q))
+    return ips
+
+
+def _windows(now: dt.datetime) -> dict[str, tuple[str, dt.datetime]]:
+    """Each figure's rollup table and first bucket: 1 h from 5-minute buckets, 24 h from hourly."""
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    five = now.replace(minute=now.minute - now.minute % 5, second=0, microsecond=0)
+    return {
+        "sent_1h": (table_name("flow", "ip", "5m"), five - dt.timedelta(minutes=55)),
+        "sent_24h": (table_name("flow", "ip", "1h"), hour - dt.timedelta(hours=23)),
+        "sent_today": (table_name("flow", "ip", "1d"), now.replace(hour=0, minute=0, second=0, microsecond=0)),
+    }
+
+
+def _stat_sql(name: str, now: dt.datetime) -> RawSQL:
+    """A figure of the outer row's IP as a correlated subquery (for sorting the whole table)."""
+    table, since = _windows(now)["sent_24h" if name == "bounce_rate" else name]
+    where = f"FROM {table} AS r WHERE r.sending_ip = {SendingIP._meta.db_table}.address AND r.bucket >= %s"
+    if name == "bounce_rate":
+        sql = f"(SELECT sum(r.n_bounced)::float8 / NULLIF(sum({_SENT_SQL}), 0) {where})"
+        return RawSQL(sql, [since], output_field=FloatField())
+    return RawSQL(f"(SELECT coalesce(sum({_SENT_SQL}), 0) {where})", [since], output_field=IntegerField())
+
+
+def ip_stats(addresses: list[str], *, now: dt.datetime | None = None) -> dict[str, dict]:
+    """Sent 1 h / 24 h / today and the 24 h bounce rate of each address, in one statement."""
+    now = now or timezone.now()
+    parts, params = [], []
+    for name, (table, since) in _windows(now).items():
+        parts.append(
+            f"SELECT '{name}', host(r.sending_ip), sum({_SENT_SQL}), sum(r.n_bounced) FROM {table} AS r "
+            "WHERE r.sending_ip = ANY(%s::inet[]) AND r.bucket >= %s GROUP BY 2"
+        )
+        params += [addresses, since]
+    stats = {a: {"sent_1h": 0, "sent_24h": 0, "sent_today": 0, "bounced_24h": 0} for a in addresses}
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        for name, address, sent, bounced in cursor.fetchall():
+            row = stats.setdefault(address, {})
+            row[name] = int(sent or 0)
+            if name == "sent_24h":
+                row["bounced_24h"] = int(bounced or 0)
+    for row in stats.values():
+        row["bounce_rate"] = row["bounced_24h"] / row["sent_24h"] if row.get("sent_24h") else None
+        row["bounce_pct"] = None if row["bounce_rate"] is None else 100 * row["bounce_rate"]
+    return stats
+
+
+def ip_table(*, filters: IpFilters, sort: str = "address", page: int = 1, page_size: int = 50) -> dict:
+    """One page of the IP table: the IPs with node, pool, figures and current DNSBL listings.
+
+    Plain columns sort in SQL on the IP rows; figure columns (``sent_24h`` …) sort on a
+    correlated sum over the IP rollup; only the page's IPs get their figures read.
+    """
+    key, descending = sort.removeprefix("-"), sort.startswith("-")
+    ips = ip_queryset(filters).select_related("node", "pool")
+    if key in _STAT_SORTS:
+        ips = ips.annotate(sort_value=_stat_sql(key, timezone.now()))
+        order = F("sort_value").desc(nulls_last=True) if descending else F("sort_value").asc(nulls_last=True)
+    else:
+        field = F(_PLAIN_SORTS[key])
+        order = field.desc(nulls_last=True) if descending else field.asc(nulls_last=True)
+    count = ips.count()
+    rows = list(ips.order_by(order, "address")[(page - 1) * page_size : page * page_size])
+    stats = ip_stats([ip.address for ip in rows]) if rows else {}
+    listed: dict[int, list[str]] = {}
+    for ip_id, zone in listings().filter(ip_id__in=[ip.pk for ip in rows]).values_list("ip_id", "zone__name"):
+        listed.setdefault(ip_id, []).append(zone)
+    for ip in rows:
+        ip.stats = stats.get(ip.address, {})
+        ip.listings = sorted(listed.get(ip.pk, []))
+    return {"count": count, "page": page, "page_size": page_size, "results": rows}

@@ -9,13 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone
 
-from apps.core.audit import audit_entry, audit_record, snapshot
-from apps.core.models import AuditLog
-from apps.ips.models import SendingIP
+from apps.core.audit import audit_record, snapshot
 from apps.ips.mta_version import mta_changed
-from apps.ips.services import IpSelection, selection_pks
+from apps.ips.services import IpSelection, ips_assign_pool
 
 from .choices import PoolType
 from .models import IpPool
@@ -69,22 +66,5 @@ def pool_delete(*, pool: IpPool, actor: Any, remote_addr: str | None = None) -> 
 def pool_assign_ips(
     *, pool: IpPool | None, ips: IpSelection, actor: Any, reason: str = "", remote_addr: str | None = None
 ) -> int:
-    """Move IPs into ``pool`` (None: out of any pool): one UPDATE, one audit entry per IP that
-    moved (bulk-inserted); returns how many."""
-    target = pool.pk if pool else None
-    with transaction.atomic():
-        locked = SendingIP.objects.select_for_update(of=("self",)).filter(pk__in=selection_pks(ips))
-        moving = locked.exclude(pool_id=target) if target else locked.exclude(pool__isnull=True)
-        rows = list(moving.values_list("pk", "address", "pool__name"))
-        SendingIP.objects.filter(pk__in=[pk for pk, *_ in rows]).update(pool_id=target, updated_at=timezone.now())
-        after = {"pool": pool.name if pool else None}
-        AuditLog.objects.bulk_create(
-            audit_entry(
-                actor=actor, action="ip.pool_change", object_type="ips.sendingip", object_id=str(pk),
-                object_repr=address, before={"pool": old}, after=after, reason=reason, remote_addr=remote_addr,
-            )  # fmt: skip
-            for pk, address, old in rows
-        )
-        if rows:
-            mta_changed()
-    return len(rows)
+    """Move IPs into ``pool`` (None: out of any pool), one audit entry per IP that moved; returns how many."""
+    return ips_assign_pool(ips=ips, pool=pool, actor=actor, reason=reason, remote_addr=remote_addr)
