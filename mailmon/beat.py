@@ -27,4 +27,10 @@ BEAT_SCHEDULE = {
     # Each minute queues that minute's slice of IPs (id mod MAILMON_DNSBL_INTERVAL_MINUTES):
     # every IP once per interval, the load spread evenly (docs/dnsbl.md).
     "dnsbl-check-due": every(60, "dnsbl.check_due"),
+    # Warmup: judge each warming IP on the UTC day that just ended (advance, hold, complete).
+    "ips-warmup-advance": {
+        "task": "ips.warmup_advance",
+        "schedule": crontab(minute=20, hour=0),
+        "options": {"expires": 23 * 3600},
+    },
 }

@@ -163,3 +163,54 @@ def ip_table(*, filters: IpFilters, sort: str = "address", page: int = 1, page_s
         ip.stats = stats.get(ip.address, {})
         ip.listings = sorted(listed.get(ip.pk, []))
     return {"count": count, "page": page, "page_size": page_size, "results": rows}
+
+
+# --- Warmup: one day's outcome per IP, and the curve of one IP ---
+
+
+def ip_day_outcomes(*, day: dt.date, addresses: list[str] | None = None) -> dict[str, dict]:
+    """Per address, one UTC day: sent, bounced (+ rejected), deferred, and the commonest deferral
+    (``enhanced status`` + category, e.g. Gmail's 4.7.28 rate limiting) from the IP rollups."""
+    start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+    only = " AND r.sending_ip = ANY(%s::inet[])" if addresses is not None else ""
+    extra = [addresses] if addresses is not None else []
+    flow = (
+        f"SELECT host(r.sending_ip), sum({_SENT_SQL}), sum(r.n_bounced + r.n_rejected), sum(r.n_deferred) "
+        f"FROM {table_name('flow', 'ip', '1d')} AS r WHERE r.bucket = %s AND r.sending_ip IS NOT NULL{only} GROUP BY 1"
+    )
+    reasons = (
+        "SELECT DISTINCT ON (1) host(r.sending_ip), r.enhanced_status, r.bounce_category, sum(r.n) "
+        f"FROM {table_name('reason', 'ip', '1d')} AS r WHERE r.bucket = %s AND r.type = 'deferred' "
+        f"AND r.sending_ip IS NOT NULL{only} GROUP BY 1, 2, 3 ORDER BY 1, 4 DESC"
+    )
+    out: dict[str, dict] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(flow, [start, *extra])
+        for address, sent, bounced, deferred in cursor.fetchall():
+            out[address] = {"sent": int(sent), "bounced": int(bounced), "deferred": int(deferred), "top_deferral": ""}
+        cursor.execute(reasons, [start, *extra])
+        for address, enhanced, category, n in cursor.fetchall():
+            if address in out:
+                out[address]["top_deferral"] = f"{enhanced or '?'} {category or 'unclassified'} ×{n}"
+    return out
+
+
+def ip_daily_sent(*, address: str, since: dt.date, until: dt.date) -> dict[dt.date, int]:
+    """Attempts per UTC day of one IP, ``since`` ≤ day ≤ ``until``."""
+    sql = (
+        f"SELECT r.bucket, sum({_SENT_SQL}) FROM {table_name('flow', 'ip', '1d')} AS r "
+        "WHERE r.sending_ip = %s::inet AND r.bucket >= %s AND r.bucket <= %s GROUP BY 1"
+    )
+    bounds = [dt.datetime.combine(d, dt.time(), tzinfo=dt.UTC) for d in (since, until)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [address, *bounds])
+        return {bucket.date(): int(n) for bucket, n in cursor.fetchall()}
+
+
+def warmup_performing_well(*, addresses: list[str], today: dt.date, good_rate: float, days: int = 3) -> set[str]:
+    """The addresses that sent on each of the last ``days`` days with a bounce rate under ``good_rate``."""
+    well = set(addresses)
+    for back in range(1, days + 1):
+        outcomes = ip_day_outcomes(day=today - dt.timedelta(days=back), addresses=addresses)
+        well = {a for a in well if (o := outcomes.get(a)) and o["sent"] and o["bounced"] / o["sent"] < good_rate}
+    return well
