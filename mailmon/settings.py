@@ -267,6 +267,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SERVE_PERMISSIONS": ["apps.core.permissions.HasRole"],  # a user without a group gets 403
+    # Choice sets that share a field name with another module's ("type", "status").
+    "ENUM_NAME_OVERRIDES": {
+        "PoolTypeEnum": "apps.pools.choices.PoolType",
+        "IpStatusEnum": "apps.ips.choices.IpStatus",
+    },
 }
 API_KEY_CUSTOM_HEADER = None  # agents send "Authorization: Api-Key <key>"
 
