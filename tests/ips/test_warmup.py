@@ -114,3 +114,22 @@ def test_ending_a_warmup_removes_the_limit(warming):
     ip_warmup_set(ip=warming, schedule=None, actor=None)
     warming.refresh_from_db()
     assert (warming.warmup_day, warming.daily_limit) == (None, None)
+
+
+def test_the_warmup_page_shows_progress_usage_and_the_curve(viewer_client, warming):
+    send(warming, dt.date.today(), delivered=7)
+    response = viewer_client.get("/ips/warmup/", {"ip": warming.address})
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "day 1 of 3" in html and "7 / 50" in html
+    assert 'data-chart="warmup-curve"' in html and '"name":"sent"' in html
+
+
+def test_an_operator_edits_a_warmup_from_the_page(operator_client, warming):
+    response = operator_client.post("/ips/warmup/set", {"address": warming.address, "schedule": "tiny", "day": "2"})
+    assert response.status_code == 302
+    warming.refresh_from_db()
+    assert (warming.warmup_day, warming.daily_limit) == (2, 100)
+    operator_client.post("/ips/warmup/set", {"address": warming.address, "schedule": "tiny", "day": "9"})
+    warming.refresh_from_db()
+    assert warming.warmup_day == 2  # refused: tiny has 3 days
