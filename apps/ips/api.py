@@ -25,7 +25,7 @@ from . import services
 from .choices import IpStatus
 from .filters import parse_ip_filters
 from .models import SendingIP, WarmupSchedule
-from .mta import mta_pools_answer
+from .mta import mta_pools_answer, mta_pools_etag
 from .ranges import RangeError
 from .selectors import SORTS, ip_queryset, ip_table
 from .services_warmup import UNSET, ip_warmup_set
@@ -71,12 +71,17 @@ class MtaPoolsApi(APIView):
         },
     )
     def get(self, request):
-        answer = mta_pools_answer(node_id=self._node_id(request))
-        if answer.etag in parse_etags(request.headers.get("If-None-Match", "")):
+        node_id = self._node_id(request)
+        wanted = parse_etags(request.headers.get("If-None-Match", ""))
+        etag = mta_pools_etag(node_id=node_id) if wanted else None  # unchanged: no body read from the cache
+        if etag is None or etag not in wanted:
+            answer = mta_pools_answer(node_id=node_id)
+            etag = answer.etag
+        if etag in wanted:
             response = HttpResponseNotModified()
         else:
             response = HttpResponse(answer.body, content_type="application/json")
-        response["ETag"] = answer.etag
+        response["ETag"] = etag
         response["Cache-Control"] = "no-cache"
         return response
 

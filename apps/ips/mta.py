@@ -28,13 +28,23 @@ class MtaAnswer:
     body: bytes
 
 
-def mta_pools_answer(*, node_id: int | None) -> MtaAnswer:
+def _key(node_id: int | None) -> str:
     refresh = settings.MAILMON_MTA_POOLS_SENT_REFRESH
-    key = f"mta-pools:{mta_version()}:{int(time.time()) // refresh}:{node_id or 'fleet'}"
+    return f"mta-pools:{mta_version()}:{int(time.time()) // refresh}:{node_id or 'fleet'}"
+
+
+def mta_pools_etag(*, node_id: int | None) -> str | None:
+    """The current answer's ETag when it is cached (a few bytes from Redis: the 304 path), else None."""
+    return cache.get(f"{_key(node_id)}:etag")
+
+
+def mta_pools_answer(*, node_id: int | None) -> MtaAnswer:
+    key = _key(node_id)
     answer = cache.get(key)
     if answer is None:
         answer = _build(node_id)
-        cache.set(key, answer, timeout=2 * refresh)
+        timeout = 2 * settings.MAILMON_MTA_POOLS_SENT_REFRESH
+        cache.set_many({key: answer, f"{key}:etag": answer.etag}, timeout=timeout)
     return answer
 
 
