@@ -18,6 +18,9 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
+from apps.core.redis import get_redis
+
+from .mta_version import KEY as VERSION_KEY
 from .mta_version import mta_version
 from .selectors import mta_pools
 
@@ -28,23 +31,35 @@ class MtaAnswer:
     body: bytes
 
 
-def _key(node_id: int | None) -> str:
-    refresh = settings.MAILMON_MTA_POOLS_SENT_REFRESH
-    return f"mta-pools:{mta_version()}:{int(time.time()) // refresh}:{node_id or 'fleet'}"
+def _epoch() -> int:
+    return int(time.time()) // settings.MAILMON_MTA_POOLS_SENT_REFRESH
+
+
+def _etag_key(node_id: int | None) -> str:
+    return f"mailmon:mta-pools:etag:{node_id or 'fleet'}"
 
 
 def mta_pools_etag(*, node_id: int | None) -> str | None:
-    """The current answer's ETag when it is cached (a few bytes from Redis: the 304 path), else None."""
-    return cache.get(f"{_key(node_id)}:etag")
+    """The ETag of the current answer when one is cached, in ONE Redis round trip (the 304 path
+    reads neither the body nor PostgreSQL); None when the answer must be (re)built."""
+    version, state = get_redis().mget([VERSION_KEY, _etag_key(node_id)])
+    if state is None:
+        return None
+    built_version, built_epoch, etag = state.decode().split(" ", 2)
+    if int(built_version) != int(version or 0) or int(built_epoch) != _epoch():
+        return None
+    return etag
 
 
 def mta_pools_answer(*, node_id: int | None) -> MtaAnswer:
-    key = _key(node_id)
+    version, epoch = mta_version(), _epoch()
+    key = f"mta-pools:{version}:{epoch}:{node_id or 'fleet'}"
     answer = cache.get(key)
     if answer is None:
         answer = _build(node_id)
         timeout = 2 * settings.MAILMON_MTA_POOLS_SENT_REFRESH
-        cache.set_many({key: answer, f"{key}:etag": answer.etag}, timeout=timeout)
+        cache.set(key, answer, timeout=timeout)
+        get_redis().set(_etag_key(node_id), f"{version} {epoch} {answer.etag}", ex=timeout)
     return answer
 
 
