@@ -129,3 +129,14 @@ def test_a_cached_answer_is_reused_until_something_changes(client, agent_headers
     client.get(URL, **agent_headers)
     with django_assert_num_queries(1):  # the key lookup; the answer comes from the cache
         assert client.get(URL, **agent_headers).status_code == 200
+
+
+def test_an_admin_edit_moves_the_etag(client, agent_headers, operator_client, fleet):
+    from tests.core.test_permissions import _ip_change_form
+
+    first = client.get(URL, **agent_headers)
+    ip = fleet[1][2]
+    response = operator_client.post(f"/admin/ips/sendingip/{ip.pk}/change/", _ip_change_form(ip, status="paused"))
+    assert response.status_code == 302
+    second = client.get(URL, HTTP_IF_NONE_MATCH=first["ETag"], **agent_headers)
+    assert second.status_code == 200 and addresses(second.json(), "bulk") == []
