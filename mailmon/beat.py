@@ -34,4 +34,10 @@ BEAT_SCHEDULE = {
     "warmup-cycle": every(envint("MAILMON_WARMUP_INTERVAL", 900, minimum=60), "warmup.plan_cycle"),
     "warmup-engage": every(1800, "warmup.engage_all"),
     "warmup-cleanup": {"task": "warmup.cleanup", "schedule": crontab(hour=3, minute=23), "options": {"expires": 3600}},
+    # Warmup: judge each warming IP on the UTC day that just ended (advance, hold, complete).
+    "ips-warmup-advance": {
+        "task": "ips.warmup_advance",
+        "schedule": crontab(minute=20, hour=0),
+        "options": {"expires": 23 * 3600},
+    },
 }

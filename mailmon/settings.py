@@ -267,6 +267,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SERVE_PERMISSIONS": ["apps.core.permissions.HasRole"],  # a user without a group gets 403
+    # Choice sets that share a field name with another module's ("type", "status").
+    "ENUM_NAME_OVERRIDES": {
+        "PoolTypeEnum": "apps.pools.choices.PoolType",
+        "IpStatusEnum": "apps.ips.choices.IpStatus",
+    },
 }
 API_KEY_CUSTOM_HEADER = None  # agents send "Authorization: Api-Key <key>"
 
@@ -424,3 +429,12 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
 from mailmon.beat import BEAT_SCHEDULE  # noqa: E402
 
 CELERY_BEAT_SCHEDULE = BEAT_SCHEDULE
+
+# --- Sending IPs: what the MTAs obey (GET /api/v1/mta/pools) ---
+# Seconds an answer's sent-today counters may trail the events (changes through the services apply at once).
+MAILMON_MTA_POOLS_SENT_REFRESH = envint("MAILMON_MTA_POOLS_SENT_REFRESH", 10, minimum=1, maximum=3600)
+# IP warmup (apps/ips/services_warmup.py): an IP stays on its day when, over its last sending day,
+# (bounced + rejected) / sent or deferred / sent passed these; "performing well" below GOOD for 3 days.
+MAILMON_WARMUP_MAX_BOUNCE_RATE = envfloat("MAILMON_WARMUP_MAX_BOUNCE_RATE", 0.05, minimum=0, maximum=1)
+MAILMON_WARMUP_MAX_DEFERRAL_RATE = envfloat("MAILMON_WARMUP_MAX_DEFERRAL_RATE", 0.10, minimum=0, maximum=1)
+MAILMON_WARMUP_GOOD_BOUNCE_RATE = envfloat("MAILMON_WARMUP_GOOD_BOUNCE_RATE", 0.02, minimum=0, maximum=1)

@@ -7,19 +7,42 @@ from apps.core.netutil import client_address
 
 from . import services
 from .choices import IpStatus
-from .models import SendingIP
+from .models import SendingIP, WarmupSchedule
+from .mta_version import mta_changed
+
+
+@admin.register(WarmupSchedule)
+class WarmupScheduleAdmin(AuditedModelAdmin):
+    """Warmup curves: the daily limit of each sending day (comma-separated)."""
+
+    list_display = ["name", "days", "is_default", "description"]
+    search_fields = ["name"]
 
 
 @admin.register(SendingIP)
 class SendingIPAdmin(AuditedModelAdmin):
     list_display = [
-        "address", "node", "pool", "status", "ptr", "warmup_day", "daily_limit", "reputation_score", "last_used_at"
+        "address", "node", "pool", "weight", "status", "ptr", "warmup_day", "daily_limit", "reputation_score",
+        "last_used_at",
     ]
     list_filter = ["status", "pool", "node"]
     search_fields = ["address", "ptr", "node__hostname"]
     list_select_related = ["node", "pool"]
     autocomplete_fields = ["node"]
     actions = ["activate", "pause", "quarantine", "retire"]
+
+    # Edits and deletes here change what the MTAs obey: move the version their answer is cached under.
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        mta_changed()
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        mta_changed()
+
+    def delete_queryset(self, request, queryset):
+        super().delete_queryset(request, queryset)
+        mta_changed()
 
     def _set_status(self, request, queryset, status: str) -> None:
         changed = services.ips_set_status(

@@ -1,18 +1,12 @@
 from django.urls import path
 
-from apps.core.views import module_pending
-
-from . import views
+from . import views, views_warmup
 
 urlpatterns = [
     path("health/", views.health, name="ips-health"),
-    path(
-        "",
-        module_pending,
-        {
-            "module": "Sending IPs",
-            "summary": "Sending IPv4/IPv6 addresses, CIDR ranges, bulk activate/pause/quarantine and warmup schedules.",
-        },
-        name="ips-index",
-    ),
+    path("", views.index, name="ips-index"),
+    path("bulk", views.bulk, name="ips-bulk"),
+    path("range/", views.range_add, name="ips-range"),
+    path("warmup/", views_warmup.warmup, name="ips-warmup"),
+    path("warmup/set", views_warmup.warmup_set, name="ips-warmup-set"),
 ]

@@ -6,13 +6,13 @@ pages, the API and tasks change pools the same way.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from django.db import transaction
 
 from apps.core.audit import audit_record, snapshot
-from apps.ips.models import SendingIP
+from apps.ips.mta_version import mta_changed
+from apps.ips.services import IpSelection, ips_assign_pool
 
 from .choices import PoolType
 from .models import IpPool
@@ -29,6 +29,7 @@ def pool_create(
     pool.save()
     audit_record(actor=actor, action="pool.create", obj=pool, after=snapshot(pool, list(EDITABLE)),
                  remote_addr=remote_addr)  # fmt: skip
+    mta_changed()
     return pool
 
 
@@ -47,6 +48,7 @@ def pool_update(*, pool: IpPool, actor: Any, remote_addr: str | None = None, **c
     pool.save(update_fields=[*changed, "updated_at"])
     audit_record(actor=actor, action="pool.change", obj=pool, before=before, after=snapshot(pool, changed),
                  remote_addr=remote_addr)  # fmt: skip
+    mta_changed()
     return pool
 
 
@@ -58,24 +60,11 @@ def pool_delete(*, pool: IpPool, actor: Any, remote_addr: str | None = None) -> 
         pool.delete()
         audit_record(actor=actor, action="pool.delete", obj=pool, object_id=pk, before=before,
                      remote_addr=remote_addr)  # fmt: skip
+        mta_changed()
 
 
 def pool_assign_ips(
-    *, pool: IpPool | None, ips: Iterable[SendingIP], actor: Any, reason: str = "", remote_addr: str | None = None
+    *, pool: IpPool | None, ips: IpSelection, actor: Any, reason: str = "", remote_addr: str | None = None
 ) -> int:
     """Move IPs into ``pool`` (None: out of any pool), one audit entry per IP that moved; returns how many."""
-    moved = 0
-    with transaction.atomic():
-        for ip in ips:
-            if ip.pool_id == (pool.pk if pool else None):
-                continue
-            before = {"pool": str(ip.pool) if ip.pool_id else None}
-            ip.pool = pool
-            ip.full_clean()
-            ip.save(update_fields=["pool", "updated_at"])
-            audit_record(
-                actor=actor, action="ip.pool_change", obj=ip, before=before,
-                after={"pool": pool.name if pool else None}, reason=reason, remote_addr=remote_addr,
-            )  # fmt: skip
-            moved += 1
-    return moved
+    return ips_assign_pool(ips=ips, pool=pool, actor=actor, reason=reason, remote_addr=remote_addr)

@@ -1,12 +1,9 @@
 from django.urls import path
 
-from apps.core.views import module_pending
+from . import views
 
 urlpatterns = [
-    path(
-        "",
-        module_pending,
-        {"module": "Pools", "summary": "IP pools for transactional, marketing and notification mail."},
-        name="pools-index",
-    ),
+    path("", views.index, name="pools-index"),
+    path("<int:pk>/", views.detail, name="pools-detail"),
+    path("<int:pk>/weight", views.weight, name="pools-weight"),
 ]

@@ -26,7 +26,8 @@ def _ip_change_form(ip, **changes) -> dict:
     data = {
         "address": ip.address, "node": ip.node_id or "", "pool": ip.pool_id or "", "status": ip.status,
         "ptr": ip.ptr, "warmup_started_on": "", "warmup_day": "", "daily_limit": "", "reputation_score": "",
-        "last_used_at_0": "", "last_used_at_1": "",
+        "last_used_at_0": "", "last_used_at_1": "", "weight": ip.weight, "subnet_label": ip.subnet_label,
+        "warmup_schedule": "", "warmup_checked_on": "",
     }
     return {**data, **changes}
 

@@ -64,3 +64,21 @@ def test_the_admin_retire_action_goes_through_the_service(operator_client):
     assert len(entries) == 2
     assert {e.actor_label for e in entries} == {"operator"}
     assert {e.reason for e in entries} == {"admin action"}
+
+
+def test_a_bulk_pause_of_1000_ips_writes_1000_audit_entries_in_one_call(django_assert_max_num_queries):
+    from apps.ips.services import ips_add_range
+
+    ips_add_range(cidr="198.51.96.0/23", actor=None)  # 510 addresses
+    ips_add_range(cidr="198.51.98.0/23", actor=None)
+    AuditLog.objects.all().delete()
+    assert SendingIP.objects.count() == 1020
+    selection = SendingIP.objects.order_by("address")[:1000]
+    with django_assert_max_num_queries(12):  # no per-row statements
+        changed = services.ips_set_status(
+            ips=SendingIP.objects.filter(pk__in=[ip.pk for ip in selection]), status=IpStatus.PAUSED, actor=None,
+            reason="bulk",
+        )  # fmt: skip
+    assert changed == 1000
+    assert SendingIP.objects.filter(status=IpStatus.PAUSED).count() == 1000
+    assert AuditLog.objects.filter(action="ip.paused", reason="bulk").count() == 1000

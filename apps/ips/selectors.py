@@ -1,0 +1,228 @@
+"""Reads about sending IPs: what each sent today (from the event rollups) and what the MTAs obey."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db import connection
+from django.db.models import BooleanField, F, Func, IntegerField, Q, QuerySet
+from django.db.models.expressions import RawSQL
+from django.utils import timezone
+
+from apps.dnsbl.selectors import listings
+from apps.events.models.rollups import table_name
+from apps.pools.models import IpPool
+
+from .choices import IpStatus
+from .filters import NO_POOL, IpFilters
+from .models import SendingIP
+
+# Outcomes of a delivery attempt from an IP: what counts against its daily limit.
+SENT_COLUMNS = ("n_delivered", "n_bounced", "n_deferred", "n_rejected")
+
+
+def sent_today_by_ip(*, day: dt.date) -> dict[str, int]:
+    """Attempts per sending IP on one UTC day (daily rollup, ≤ 30 s behind ingest), keyed by address."""
+    total = " + ".join(SENT_COLUMNS)
+    start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+    sql = (
+        f"SELECT host(sending_ip), sum({total}) FROM {table_name('flow', 'ip', '1d')} "
+        "WHERE bucket = %s AND sending_ip IS NOT NULL GROUP BY 1"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [start])
+        return {address: int(n) for address, n in cursor.fetchall()}
+
+
+def mta_pools(*, node_id: int | None, day: dt.date) -> list[dict]:
+    """Every pool with the IPs allowed to send now: active and under their daily limit.
+
+    ``node_id`` narrows the IPs to one node's (pools are listed all the same, so an MTA
+    knows a pool it serves has no allowed IP and holds or falls back).
+    """
+    sent = sent_today_by_ip(day=day)
+    ips = SendingIP.objects.filter(status=IpStatus.ACTIVE, pool__isnull=False)
+    if node_id is not None:
+        ips = ips.filter(Q(node_id=node_id))
+    members: dict[int, list[dict]] = {}
+    rows = ips.order_by("address").values_list("address", "pool_id", "node__hostname", "weight", "daily_limit")
+    for address, pool_id, hostname, weight, limit in rows:
+        used = sent.get(address, 0)
+        remaining = None if limit is None else limit - used
+        if remaining is not None and remaining <= 0:
+            continue
+        members.setdefault(pool_id, []).append({
+            "address": address, "version": 6 if ":" in address else 4, "node": hostname, "weight": weight,
+            "daily_limit": limit, "sent_today": used, "remaining": remaining,
+        })  # fmt: skip
+    pools = IpPool.objects.order_by("name").values_list("id", "name", "type")
+    return [{"id": pk, "name": name, "type": kind, "ips": members.get(pk, [])} for pk, name, kind in pools]
+
+
+# --- The IP table: filters, sorting, one page with its figures ---
+
+_PLAIN_SORTS = {
+    "address": "address", "status": "status", "node": "node__hostname", "pool": "pool__name",
+    "weight": "weight", "warmup_day": "warmup_day", "daily_limit": "daily_limit",
+    "reputation": "reputation_score", "ptr": "ptr", "last_used": "last_used_at",
+}  # fmt: skip
+_STAT_SORTS = ("sent_1h", "sent_24h", "bounce_rate", "sent_today")
+SORTS = (*_PLAIN_SORTS, *_STAT_SORTS)
+_SENT_SQL = " + ".join(f"r.{c}" for c in SENT_COLUMNS)
+
+
+def ip_queryset(filters: IpFilters) -> QuerySet[SendingIP]:
+    """The IPs matching ``filters``."""
+    ips = SendingIP.objects.all()
+    if filters.status:
+        ips = ips.filter(status=filters.status)
+    if filters.pool == NO_POOL:
+        ips = ips.filter(pool__isnull=True)
+    elif filters.pool is not None:
+        ips = ips.filter(pool_id=filters.pool)
+    if filters.node is not None:
+        ips = ips.filter(node_id=filters.node)
+    if filters.version is not None:
+        ips = ips.annotate(family=Func(F("address"), function="family", output_field=IntegerField()))
+        ips = ips.filter(family=filters.version)
+    network = filters.network
+    if network is not None:
+        contained = f"{SendingIP._meta.db_table}.address <<= %s::inet"
+        ips = ips.filter(RawSQL(contained, [str(network)], output_field=BooleanField()))
+    elif filters.q:
+        ips = ips.filter(Q(address__startswith=filters.q) | Q(ptr__icontains=filters.q))
+    return ips
+
+
+def _windows(now: dt.datetime) -> dict[str, tuple[str, dt.datetime]]:
+    """Each figure's rollup table and first bucket: 1 h from 5-minute buckets, 24 h from hourly."""
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    five = now.replace(minute=now.minute - now.minute % 5, second=0, microsecond=0)
+    return {
+        "sent_1h": (table_name("flow", "ip", "5m"), five - dt.timedelta(minutes=55)),
+        "sent_24h": (table_name("flow", "ip", "1h"), hour - dt.timedelta(hours=23)),
+        "sent_today": (table_name("flow", "ip", "1d"), now.replace(hour=0, minute=0, second=0, microsecond=0)),
+    }
+
+
+def _stat_page_ids(ips: QuerySet, key: str, descending: bool, limit: int, offset: int) -> list[int]:
+    """One page of IP ids ordered by a figure: the rollup window summed once per IP (GROUP BY, hash
+    join), not a subquery per IP."""
+    table, since = _windows(timezone.now())["sent_24h" if key == "bounce_rate" else key]
+    if key == "bounce_rate":
+        value, order = f"sum(r.n_bounced)::float8 / NULLIF(sum({_SENT_SQL}), 0)", "s.v"
+    else:
+        value, order = f"sum({_SENT_SQL})", "coalesce(s.v, 0)"
+    ids_sql, ids_params = ips.values("id").query.sql_with_params()
+    ip_table = SendingIP._meta.db_table
+    sql = (
+        f"SELECT ip.id FROM {ip_table} AS ip LEFT JOIN (SELECT r.sending_ip, {value} AS v FROM {table} AS r "
+        f"WHERE r.bucket >= %s GROUP BY 1) AS s ON s.sending_ip = ip.address WHERE ip.id IN ({ids_sql}) "
+        f"ORDER BY {order} {'DESC' if descending else 'ASC'} NULLS LAST, ip.address LIMIT %s OFFSET %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [since, *ids_params, limit, offset])
+        return [pk for (pk,) in cursor.fetchall()]
+
+
+def ip_stats(addresses: list[str], *, now: dt.datetime | None = None) -> dict[str, dict]:
+    """Sent 1 h / 24 h / today and the 24 h bounce rate of each address, in one statement."""
+    now = now or timezone.now()
+    parts, params = [], []
+    for name, (table, since) in _windows(now).items():
+        parts.append(
+            f"SELECT '{name}', host(r.sending_ip), sum({_SENT_SQL}), sum(r.n_bounced) FROM {table} AS r "
+            "WHERE r.sending_ip = ANY(%s::inet[]) AND r.bucket >= %s GROUP BY 2"
+        )
+        params += [addresses, since]
+    stats = {a: {"sent_1h": 0, "sent_24h": 0, "sent_today": 0, "bounced_24h": 0} for a in addresses}
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        for name, address, sent, bounced in cursor.fetchall():
+            row = stats.setdefault(address, {})
+            row[name] = int(sent or 0)
+            if name == "sent_24h":
+                row["bounced_24h"] = int(bounced or 0)
+    for row in stats.values():
+        row["bounce_rate"] = row["bounced_24h"] / row["sent_24h"] if row.get("sent_24h") else None
+        row["bounce_pct"] = None if row["bounce_rate"] is None else 100 * row["bounce_rate"]
+    return stats
+
+
+def ip_table(*, filters: IpFilters, sort: str = "address", page: int = 1, page_size: int = 50) -> dict:
+    """One page of the IP table: the IPs with node, pool, figures and current DNSBL listings.
+
+    Plain columns sort in SQL on the IP rows; figure columns (``sent_24h`` …) sort on the IP
+    rollup summed per IP in one pass; only the page's IPs get their figures read.
+    """
+    key, descending = sort.removeprefix("-"), sort.startswith("-")
+    ips = ip_queryset(filters)
+    count = ips.count()
+    offset = (page - 1) * page_size
+    if key in _STAT_SORTS:
+        ids = _stat_page_ids(ips, key, descending, page_size, offset)
+        found = SendingIP.objects.select_related("node", "pool").in_bulk(ids)
+        rows = [found[pk] for pk in ids if pk in found]
+    else:
+        field = F(_PLAIN_SORTS[key])
+        order = field.desc(nulls_last=True) if descending else field.asc(nulls_last=True)
+        rows = list(ips.select_related("node", "pool").order_by(order, "address")[offset : offset + page_size])
+    stats = ip_stats([ip.address for ip in rows]) if rows else {}
+    listed: dict[int, list[str]] = {}
+    for ip_id, zone in listings().filter(ip_id__in=[ip.pk for ip in rows]).values_list("ip_id", "zone__name"):
+        listed.setdefault(ip_id, []).append(zone)
+    for ip in rows:
+        ip.stats = stats.get(ip.address, {})
+        ip.listings = sorted(listed.get(ip.pk, []))
+    return {"count": count, "page": page, "page_size": page_size, "results": rows}
+
+
+# --- Warmup: one day's outcome per IP, and the curve of one IP ---
+
+
+def ip_day_outcomes(*, day: dt.date, addresses: list[str] | None = None) -> dict[str, dict]:
+    """Per address, one UTC day: sent, bounced (+ rejected), deferred, and the commonest deferral
+    (``enhanced status`` + category, e.g. Gmail's 4.7.28 rate limiting) from the IP rollups."""
+    start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+    only = " AND r.sending_ip = ANY(%s::inet[])" if addresses is not None else ""
+    extra = [addresses] if addresses is not None else []
+    flow = (
+        f"SELECT host(r.sending_ip), sum({_SENT_SQL}), sum(r.n_bounced + r.n_rejected), sum(r.n_deferred) "
+        f"FROM {table_name('flow', 'ip', '1d')} AS r WHERE r.bucket = %s AND r.sending_ip IS NOT NULL{only} GROUP BY 1"
+    )
+    reasons = (
+        "SELECT DISTINCT ON (1) host(r.sending_ip), r.enhanced_status, r.bounce_category, sum(r.n) "
+        f"FROM {table_name('reason', 'ip', '1d')} AS r WHERE r.bucket = %s AND r.type = 'deferred' "
+        f"AND r.sending_ip IS NOT NULL{only} GROUP BY 1, 2, 3 ORDER BY 1, 4 DESC"
+    )
+    out: dict[str, dict] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(flow, [start, *extra])
+        for address, sent, bounced, deferred in cursor.fetchall():
+            out[address] = {"sent": int(sent), "bounced": int(bounced), "deferred": int(deferred), "top_deferral": ""}
+        cursor.execute(reasons, [start, *extra])
+        for address, enhanced, category, n in cursor.fetchall():
+            if address in out:
+                out[address]["top_deferral"] = f"{enhanced or '?'} {category or 'unclassified'} ×{n}"
+    return out
+
+
+def ip_daily_sent(*, address: str, since: dt.date, until: dt.date) -> dict[dt.date, int]:
+    """Attempts per UTC day of one IP, ``since`` ≤ day ≤ ``until``."""
+    sql = (
+        f"SELECT r.bucket, sum({_SENT_SQL}) FROM {table_name('flow', 'ip', '1d')} AS r "
+        "WHERE r.sending_ip = %s::inet AND r.bucket >= %s AND r.bucket <= %s GROUP BY 1"
+    )
+    bounds = [dt.datetime.combine(d, dt.time(), tzinfo=dt.UTC) for d in (since, until)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [address, *bounds])
+        return {bucket.date(): int(n) for bucket, n in cursor.fetchall()}
+
+
+def warmup_performing_well(*, addresses: list[str], today: dt.date, good_rate: float, days: int = 3) -> set[str]:
+    """The addresses that sent on each of the last ``days`` days with a bounce rate under ``good_rate``."""
+    well = set(addresses)
+    for back in range(1, days + 1):
+        outcomes = ip_day_outcomes(day=today - dt.timedelta(days=back), addresses=addresses)
+        well = {a for a in well if (o := outcomes.get(a)) and o["sent"] and o["bounced"] / o["sent"] < good_rate}
+    return well
