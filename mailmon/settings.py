@@ -358,3 +358,7 @@ LOGGING = {
 from mailmon.beat import BEAT_SCHEDULE  # noqa: E402
 
 CELERY_BEAT_SCHEDULE = BEAT_SCHEDULE
+
+# --- Sending IPs: what the MTAs obey (GET /api/v1/mta/pools) ---
+# Seconds an answer's sent-today counters may trail the events (changes through the services apply at once).
+MAILMON_MTA_POOLS_SENT_REFRESH = envint("MAILMON_MTA_POOLS_SENT_REFRESH", 10, minimum=1, maximum=3600)

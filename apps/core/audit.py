@@ -27,32 +27,43 @@ def snapshot(obj: models.Model, fields: list[str] | None = None) -> dict[str, An
     return data
 
 
-def audit_record(
+def audit_entry(
     *,
     actor: Any,
     action: str,
     obj: models.Model | None = None,
     object_type: str = "",
     object_id: str = "",
+    object_repr: str = "",
     before: dict | None = None,
     after: dict | None = None,
     reason: str = "",
     remote_addr: str | None = None,
 ) -> AuditLog:
-    """Record one operator action. ``actor`` is a user, an API key, or None for the system."""
+    """One operator action as an unsaved row: :func:`audit_record` saves one, bulk writers
+    (``AuditLog.objects.bulk_create``) save thousands in one statement."""
     if obj is not None:
         object_type = object_type or obj._meta.label_lower
         object_id = object_id or str(obj.pk)
+        object_repr = object_repr or str(obj)
     user = actor if getattr(actor, "is_authenticated", False) else None
-    return AuditLog.objects.create(
+    return AuditLog(
         actor=user,
         actor_label=actor_label(actor),
         action=action,
         object_type=object_type,
         object_id=object_id,
-        object_repr=str(obj)[:255] if obj is not None else "",
+        object_repr=object_repr[:255],
         before=before,
         after=after,
         reason=reason,
         remote_addr=remote_addr,
     )
+
+
+def audit_record(**fields: Any) -> AuditLog:
+    """Record one operator action. ``actor`` is a user, an API key, or None for the system
+    (keyword arguments as :func:`audit_entry`)."""
+    entry = audit_entry(**fields)
+    entry.save()
+    return entry

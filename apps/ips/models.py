@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from .choices import IpStatus
@@ -14,6 +15,11 @@ class SendingIP(models.Model):
     node = models.ForeignKey("nodes.Node", null=True, blank=True, on_delete=models.SET_NULL, related_name="ips")
     pool = models.ForeignKey("pools.IpPool", null=True, blank=True, on_delete=models.SET_NULL, related_name="ips")
     status = models.CharField(max_length=16, choices=IpStatus.choices, default=IpStatus.ACTIVE, db_index=True)
+    weight = models.PositiveSmallIntegerField(
+        default=100,
+        validators=[MinValueValidator(1), MaxValueValidator(1000)],
+        help_text="Share of its pool's traffic relative to the other members (1–1000).",
+    )
     ptr = models.CharField("PTR", max_length=255, blank=True)
     warmup_started_on = models.DateField(null=True, blank=True)
     warmup_day = models.PositiveIntegerField(null=True, blank=True)

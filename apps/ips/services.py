@@ -2,6 +2,8 @@
 
 Views, the API, admin actions, the DNSBL auto-pause and the warmup tasks all call these
 functions, so what an operator or the system decides is validated and audited the same way.
+Every write also moves the version the MTAs' answer is cached under (``mta_version.py``),
+so ``GET /api/v1/mta/pools`` shows it on the next poll.
 """
 
 from __future__ import annotations
@@ -10,19 +12,24 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
 
-from apps.core.audit import audit_record, snapshot
+from apps.core.audit import audit_entry, audit_record, snapshot
+from apps.core.models import AuditLog
 
 from .choices import IpStatus
 from .models import SendingIP
+from .mta_version import mta_changed
+
+IpSelection = Iterable[SendingIP] | QuerySet
 
 
 def ip_set_status(
     *, ip: SendingIP, status: str, actor: Any, reason: str = "", remote_addr: str | None = None
 ) -> bool:
     """Give one IP a new status; audited with its reason. Returns False when it already had it."""
-    if status not in IpStatus.values:
-        raise ValueError(f"status: unknown IP status {status!r}")
+    _check_status(status)
     if ip.status == status:
         return False
     before = snapshot(ip, ["status"])
@@ -32,18 +39,46 @@ def ip_set_status(
     audit_record(
         actor=actor, action=f"ip.{status}", obj=ip, before=before, after={"status": status},
         reason=reason, remote_addr=remote_addr,
-    )
+    )  # fmt: skip
+    mta_changed()
     return True
 
 
+def _check_status(status: str) -> None:
+    if status not in IpStatus.values:
+        raise ValueError(f"status: unknown IP status {status!r}")
+
+
+def selection_pks(ips: IpSelection) -> Any:
+    """Primary keys of a selection: a subquery for a QuerySet (no rows through Python), else a list."""
+    if isinstance(ips, QuerySet):
+        return ips.values("pk")
+    return [ip.pk for ip in ips]
+
+
 def ips_set_status(
-    *, ips: Iterable[SendingIP], status: str, actor: Any, reason: str = "", remote_addr: str | None = None
+    *, ips: IpSelection, status: str, actor: Any, reason: str = "", remote_addr: str | None = None
 ) -> int:
-    """The same status for many IPs in one transaction; returns how many changed."""
+    """The same status for many IPs: one UPDATE and one audit entry per IP that changed
+    (bulk-inserted), in one transaction. Returns how many changed."""
+    _check_status(status)
     with transaction.atomic():
-        return sum(
-            ip_set_status(ip=ip, status=status, actor=actor, reason=reason, remote_addr=remote_addr) for ip in ips
+        rows = list(
+            SendingIP.objects.select_for_update().filter(pk__in=selection_pks(ips)).exclude(status=status)
+            .values_list("pk", "address", "status")
+        )  # fmt: skip
+        SendingIP.objects.filter(pk__in=[pk for pk, *_ in rows]).update(status=status, updated_at=timezone.now())
+        AuditLog.objects.bulk_create(
+            audit_entry(
+                actor=actor, action=f"ip.{status}", object_type="ips.sendingip", object_id=str(pk),
+                object_repr=address, before={"status": old}, after={"status": status}, reason=reason,
+                remote_addr=remote_addr,
+            )  # fmt: skip
+            for pk, address, old in rows
         )
+        if rows:
+            mta_changed()
+    return len(rows)
 
 
 def ip_activate(*, ip: SendingIP, actor: Any, reason: str = "", remote_addr: str | None = None) -> bool:
@@ -60,3 +95,25 @@ def ip_quarantine(*, ip: SendingIP, actor: Any, reason: str = "", remote_addr: s
 
 def ip_retire(*, ip: SendingIP, actor: Any, reason: str = "", remote_addr: str | None = None) -> bool:
     return ip_set_status(ip=ip, status=IpStatus.RETIRED, actor=actor, reason=reason, remote_addr=remote_addr)
+
+
+IP_EDITABLE = ("node", "weight", "daily_limit", "ptr")
+
+
+def ip_update(*, ip: SendingIP, actor: Any, reason: str = "", remote_addr: str | None = None, **changes: Any) -> bool:
+    """Change an IP's node, weight, daily limit or PTR; audited with before/after. False if nothing changed."""
+    unknown = set(changes) - set(IP_EDITABLE)
+    if unknown:
+        raise ValueError(f"ip_update: cannot change {', '.join(sorted(unknown))}")
+    changed = [field for field, value in changes.items() if getattr(ip, field) != value]
+    if not changed:
+        return False
+    before = snapshot(ip, changed)
+    for field in changed:
+        setattr(ip, field, changes[field])
+    ip.full_clean()
+    ip.save(update_fields=[*changed, "updated_at"])
+    audit_record(actor=actor, action="ip.change", obj=ip, before=before, after=snapshot(ip, changed),
+                 reason=reason, remote_addr=remote_addr)  # fmt: skip
+    mta_changed()
+    return True

@@ -6,13 +6,16 @@ pages, the API and tasks change pools the same way.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
-from apps.core.audit import audit_record, snapshot
+from apps.core.audit import audit_entry, audit_record, snapshot
+from apps.core.models import AuditLog
 from apps.ips.models import SendingIP
+from apps.ips.mta_version import mta_changed
+from apps.ips.services import IpSelection, selection_pks
 
 from .choices import PoolType
 from .models import IpPool
@@ -29,6 +32,7 @@ def pool_create(
     pool.save()
     audit_record(actor=actor, action="pool.create", obj=pool, after=snapshot(pool, list(EDITABLE)),
                  remote_addr=remote_addr)  # fmt: skip
+    mta_changed()
     return pool
 
 
@@ -47,6 +51,7 @@ def pool_update(*, pool: IpPool, actor: Any, remote_addr: str | None = None, **c
     pool.save(update_fields=[*changed, "updated_at"])
     audit_record(actor=actor, action="pool.change", obj=pool, before=before, after=snapshot(pool, changed),
                  remote_addr=remote_addr)  # fmt: skip
+    mta_changed()
     return pool
 
 
@@ -58,24 +63,28 @@ def pool_delete(*, pool: IpPool, actor: Any, remote_addr: str | None = None) -> 
         pool.delete()
         audit_record(actor=actor, action="pool.delete", obj=pool, object_id=pk, before=before,
                      remote_addr=remote_addr)  # fmt: skip
+        mta_changed()
 
 
 def pool_assign_ips(
-    *, pool: IpPool | None, ips: Iterable[SendingIP], actor: Any, reason: str = "", remote_addr: str | None = None
+    *, pool: IpPool | None, ips: IpSelection, actor: Any, reason: str = "", remote_addr: str | None = None
 ) -> int:
-    """Move IPs into ``pool`` (None: out of any pool), one audit entry per IP that moved; returns how many."""
-    moved = 0
+    """Move IPs into ``pool`` (None: out of any pool): one UPDATE, one audit entry per IP that
+    moved (bulk-inserted); returns how many."""
+    target = pool.pk if pool else None
     with transaction.atomic():
-        for ip in ips:
-            if ip.pool_id == (pool.pk if pool else None):
-                continue
-            before = {"pool": str(ip.pool) if ip.pool_id else None}
-            ip.pool = pool
-            ip.full_clean()
-            ip.save(update_fields=["pool", "updated_at"])
-            audit_record(
-                actor=actor, action="ip.pool_change", obj=ip, before=before,
-                after={"pool": pool.name if pool else None}, reason=reason, remote_addr=remote_addr,
+        locked = SendingIP.objects.select_for_update(of=("self",)).filter(pk__in=selection_pks(ips))
+        moving = locked.exclude(pool_id=target) if target else locked.exclude(pool__isnull=True)
+        rows = list(moving.values_list("pk", "address", "pool__name"))
+        SendingIP.objects.filter(pk__in=[pk for pk, *_ in rows]).update(pool_id=target, updated_at=timezone.now())
+        after = {"pool": pool.name if pool else None}
+        AuditLog.objects.bulk_create(
+            audit_entry(
+                actor=actor, action="ip.pool_change", object_type="ips.sendingip", object_id=str(pk),
+                object_repr=address, before={"pool": old}, after=after, reason=reason, remote_addr=remote_addr,
             )  # fmt: skip
-            moved += 1
-    return moved
+            for pk, address, old in rows
+        )
+        if rows:
+            mta_changed()
+    return len(rows)

@@ -43,7 +43,7 @@ from tests.pools.factories import IpPoolFactory
 # hunt: MAILMON_FUZZ_EXAMPLES=500 pytest tests/core/test_openapi_fuzz.py
 MAX_EXAMPLES = int(os.environ.get("MAILMON_FUZZ_EXAMPLES", "15"))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-AGENT_OPERATIONS = {"/api/v1/nodes/metrics", "/api/v1/events/ingest"}
+AGENT_OPERATIONS = {"/api/v1/nodes/metrics", "/api/v1/events/ingest", "/api/v1/mta/pools"}
 # Random path parameters and bodies rarely name a row that exists: one known-good call each,
 # so the positive run still shows that the caller got in (a 2xx) on these operations.
 CSRF_SECRET = "k" * 32
