@@ -263,9 +263,14 @@ class Postfix:
 def check_candidate(postfix: Postfix, rendered: Rendered, master_text: str) -> None:
     """Render into a copy of the configuration directory and let Postfix judge it."""
     with tempfile.TemporaryDirectory(prefix="mailmon-postfix-check-") as tmp:
-        candidate = Path(tmp)
-        for name in ("main.cf", "master.cf"):
-            shutil.copy2(postfix.config_dir / name, candidate / name)
+        # The whole directory: main.cf may name maps and files through $config_directory.
+        candidate = Path(tmp) / "etc"
+        owned = postfix.output_dir.name
+
+        def skip_owned(folder: str, names: list[str]) -> list[str]:
+            return [owned] if Path(folder) == postfix.config_dir and owned in names else []
+
+        shutil.copytree(postfix.config_dir, candidate, symlinks=True, ignore=skip_owned)
         (candidate / "master.cf").write_text(master_text)
         (candidate / "mailmon").mkdir()
         (candidate / "mailmon" / MAP_NAME).write_text(rendered.sender_map)

@@ -64,9 +64,9 @@ async function mxAddresses(domain, settings, resolver) {
     try {
         exchanges = await resolver.resolveMx(domain);
     } catch (err) {
-        if (!['ENODATA', 'ENOTFOUND'].includes(err.code)) throw err;
-        exchanges = [];
         if (err.code === 'ENOTFOUND') throw Object.assign(new Error(`No Such Domain: ${domain}`), { code: 'ENOTFOUND' });
+        if (err.code !== 'ENODATA') throw err; // SERVFAIL, timeouts: the caller defers
+        exchanges = []; // no MX record: the implicit MX below
     }
     if (exchanges.length === 1 && exchanges[0].exchange === '') return [{ exchange: '', priority: 0 }]; // RFC 7505 null MX
     if (!exchanges.length) exchanges = [{ exchange: domain, priority: 0 }]; // implicit MX
@@ -125,6 +125,16 @@ const methods = {
     },
 
     async mailmon_get_mx(next, hmail, domain) {
+        try {
+            return await this.mailmon_route(next, hmail, domain);
+        } catch (err) {
+            // Never leave a queued message hanging: defer it and say why.
+            this.logerror(`pools: could not route mail to ${domain}: ${err.stack || err.message}`);
+            return next(code('DENYSOFT'), `mailmon: routing error: ${err.message}`);
+        }
+    },
+
+    async mailmon_route(next, hmail, domain) {
         const pools = this.mailmon_pools_settings;
         const todo = hmail.todo || {};
         const pool = senderPool(pools.senders, address(todo.mail_from), pools.defaultPool);
