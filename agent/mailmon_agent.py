@@ -11,6 +11,7 @@ such as ZoneMTA's) and whether each configured service is up.
     mailmon-agent run [--once]        report every interval (a bare ``mailmon-agent`` does the same)
     mailmon-agent check               validate the configuration and reach the portal with the key
     mailmon-agent ship-postfix --log /var/log/mail.log [--once]   (mailmon_postfix.py)
+    mailmon-agent sync-postfix --senders FILE [--once]   Postfix sends from allowed IPs (mailmon_pools.py)
 
 Nothing is lost while the portal is down: a report the portal did not take (no answer, 5xx,
 429) goes to a bounded, fsync'd on-disk spool (``MAILMON_SPOOL``) and is replayed in order,
@@ -51,7 +52,7 @@ log = logging.getLogger("mailmon-agent")
 METRICS_PATH = "/api/v1/nodes/metrics"
 EVENTS_PATH = "/api/v1/events/ingest"
 ROLES = ("wildduck", "haraka", "zonemta-outbound", "postfix", "dovecot", "rspamd", "mongodb", "redis", "other")
-SUBCOMMANDS = ("run", "check", "ship-postfix")
+SUBCOMMANDS = ("run", "check", "ship-postfix", "sync-postfix")
 DEFAULT_SPOOL = "/var/lib/mailmon-agent"
 COMMAND_TIMEOUT = 10.0
 # Pseudo and virtual filesystems say nothing about a mail server's disks.
@@ -736,22 +737,23 @@ def setup_logging(verbose: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``mailmon-agent [run|check|ship-postfix] …``; no subcommand means ``run``."""
+    """``mailmon-agent [run|check|ship-postfix|sync-postfix] …``; no subcommand means ``run``."""
     argv = list(sys.argv[1:] if argv is None else argv)
     command = argv.pop(0) if argv and argv[0] in SUBCOMMANDS else "run"
     if command == "check":
         return check(argv)
-    if command == "ship-postfix":
+    if command in ("ship-postfix", "sync-postfix"):
         here = os.path.dirname(os.path.realpath(__file__))  # also through a /usr/local/bin symlink
         if here not in sys.path:
             sys.path.append(here)
+        module = "mailmon_postfix" if command == "ship-postfix" else "mailmon_pools"
         try:
-            import mailmon_postfix
+            imported = __import__(module)
         except ImportError:
-            print("mailmon-agent: ship-postfix needs mailmon_postfix.py next to this script "
+            print(f"mailmon-agent: {command} needs {module}.py next to this script "
                   "(or install the package: pip install mailmon-agent)", file=sys.stderr)  # fmt: skip
             return 2
-        return mailmon_postfix.main(argv)
+        return imported.main(argv)
     return run(argv)
 
 

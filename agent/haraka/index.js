@@ -3,6 +3,9 @@
  * mailmon plugin for Haraka: outbound `delivered`, `deferred` and `bounce` become mailmon events,
  * batched to the ingest API with a small on-disk buffer while the portal is away.
  *
+ * With [pools] enabled it also binds outbound connections to an IP the portal allows for the
+ * sender's pool (pools.js).
+ *
  * A folder plugin (package.json), so Haraka loads it with Node's own require; Node's standard
  * library only.  Install and configure: docs/integrations.md.
  */
@@ -12,11 +15,15 @@ const path = require('node:path');
 
 const local = path.join(__dirname, 'mailmon-ingest.js');
 const { IngestClient, address, smtpCodes, compact, processBufferDir } = require(fs.existsSync(local) ? local : '../js/mailmon-ingest.js');
+const pools = require('./pools.js');
 
-/** Each feature is set up by its own method (events today; sending-IP pools can follow). */
+Object.assign(exports, pools.methods);
+
+/** Each feature is set up by its own method: events, and sending-IP pools when [pools] enables them. */
 exports.register = function () {
     this.load_mailmon_ini();
     this.mailmon_setup_events();
+    this.mailmon_setup_pools(this.mailmon_settings());
 };
 
 exports.mailmon_settings = function () {
@@ -45,7 +52,7 @@ exports.mailmon_setup_events = function () {
 };
 
 exports.load_mailmon_ini = function () {
-    this.cfg = this.config.get('mailmon.ini', () => this.load_mailmon_ini());
+    this.cfg = this.config.get('mailmon.ini', { booleans: ['-pools.enabled'] }, () => this.load_mailmon_ini());
     this.cfg.main = this.cfg.main || {};
 };
 
@@ -94,6 +101,7 @@ exports.hook_bounce = function (next, hmail, err) {
 
 exports.shutdown = function () {
     if (this.mailmon) this.mailmon.close();
+    if (this.mailmon_pools) this.mailmon_pools.stop();
 };
 
 /** One event; its id is stable for the queue item, recipient, outcome and attempt. */

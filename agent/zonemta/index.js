@@ -6,7 +6,8 @@
  *   ACCEPTED -> delivered   DEFERRED -> deferred   REJECTED -> bounced   QUEUED -> queued
  *   DROP / NOQUEUE (with recipients) -> rejected; other actions are ignored.
  *
- * Install and configure: docs/integrations.md.  Node's standard library only.
+ * With a `pools` section it also routes every delivery through an IP the portal allows
+ * (pools.js).  Install and configure: docs/integrations.md.  Node's standard library only.
  */
 const os = require('node:os');
 const fs = require('node:fs');
@@ -15,6 +16,8 @@ const path = require('node:path');
 // Installed as one folder (the shared client copied next to this file) or run from the repository.
 const local = path.join(__dirname, 'mailmon-ingest.js');
 const { IngestClient, address, smtpCodes, compact, processBufferDir } = require(fs.existsSync(local) ? local : '../js/mailmon-ingest.js');
+
+const { startPools } = require('./pools.js');
 
 const TYPES = { ACCEPTED: 'delivered', DEFERRED: 'deferred', REJECTED: 'bounced', QUEUED: 'queued', DROP: 'rejected', NOQUEUE: 'rejected' };
 
@@ -67,6 +70,9 @@ function settings(config) {
         batchSize: c.batchSize,
         flushMs: c.flushMs,
         maxFiles: c.maxFiles,
+        // Sending-IP pool enforcement (pools.js): on when the `pools` section is present.
+        pools: c.pools && c.pools.enabled !== false ? c.pools : null,
+        poolsStateFile: path.join(c.bufferDir || env.MAILMON_SPOOL || '/var/lib/mailmon-agent', 'zonemta-pools.json'),
     };
 }
 
@@ -74,13 +80,20 @@ module.exports.title = 'mailmon';
 
 /**
  * ZoneMTA plugin entry point: `app.config` is this plugin's section of the ZoneMTA config.
- * Each feature is one function given the app and the settings (events today; sending-IP pool
- * enforcement can be added next to it the same way).
+ * Each feature is one function given the app and the settings: events, and sending-IP pools
+ * when configured.
  */
 module.exports.init = function (app, done) {
     try {
         const options = settings(app.config);
         module.exports.client = startEvents(app, options); // exposed for companion modules and tests
+        if (options.pools) {
+            // Wait for the first answer (at most the poll timeout) so the first deliveries after a
+            // start are routed by it, not deferred for want of one.
+            const pools = startPools(app, options, zoneLogger(app));
+            module.exports.pools = pools;
+            return pools.ready.then(() => done(), () => done());
+        }
     } catch (err) {
         return done(err);
     }

@@ -12,6 +12,7 @@ if str(AGENT_DIR) not in sys.path:
     sys.path.insert(0, str(AGENT_DIR))
 
 import mailmon_agent  # noqa: E402
+import mailmon_pools  # noqa: E402
 import mailmon_postfix  # noqa: E402
 
-__all__ = ["AGENT_DIR", "mailmon_agent", "mailmon_postfix"]
+__all__ = ["AGENT_DIR", "mailmon_agent", "mailmon_pools", "mailmon_postfix"]

@@ -35,6 +35,7 @@ class ByRecipient:
 
     def __init__(self) -> None:
         self.delivered: list[tuple[str, list[str], bytes]] = []
+        self.peers: list[str] = []  # the address each delivered message came from
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802 (aiosmtpd's name)
         local = address.split("@")[0].lower()
@@ -47,6 +48,7 @@ class ByRecipient:
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
         self.delivered.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+        self.peers.append(session.peer[0])
         return "250 2.0.0 Ok: queued as SINK1"
 
 
@@ -158,8 +160,10 @@ HARAKA_VERSION = "3.3.4"  # installed by `make mta-deps` (HARAKA_VERSION there)
 HARAKA_BIN = BASE_DIR / "var" / "node" / "node_modules" / "Haraka" / "bin" / "haraka"
 
 # Test-only routing: relay everything from loopback, deliver every domain to the sink.
-ROUTE_PLUGIN = """\
+RELAY_PLUGIN = """\
 exports.hook_connect = function (next, connection) { connection.relaying = true; next(); };
+"""
+ROUTE_PLUGIN = RELAY_PLUGIN + """\
 exports.hook_get_mx = function (next, hmail, domain) {
     next(OK, { exchange: '127.0.0.1', port: %(sink_port)d, priority: 10 });
 };
@@ -177,22 +181,27 @@ class Haraka:
         return self.root / "haraka.log"
 
 
-def haraka_install(root: Path, *, sink_port: int, url: str, key: str, node: str) -> Haraka:
-    """A Haraka instance directory with the mailmon plugin installed as docs/integrations.md says."""
+def haraka_install(root: Path, *, sink_port: int, url: str, key: str, node: str, pools: str = "") -> Haraka:
+    """A Haraka instance directory with the mailmon plugin installed as docs/integrations.md says.
+
+    ``pools``: extra mailmon.ini sections enabling pool enforcement; its ``route`` then reaches
+    the sink, instead of the test-only routing plugin."""
     instance = Haraka(root, free_port())
     config, plugins = root / "config", root / "plugins"
     shutil.copytree(HARAKA_BIN.parent.parent / "config", config)  # what `haraka -i` would install
     plugins.mkdir()
     shutil.copytree(AGENT_DIR / "haraka", plugins / "mailmon", ignore=shutil.ignore_patterns("config"))
-    shutil.copy(AGENT_DIR / "js" / "mailmon-ingest.js", plugins / "mailmon")
+    for shared in ("mailmon-ingest.js", "mailmon-pools.js"):
+        shutil.copy(AGENT_DIR / "js" / shared, plugins / "mailmon")
     (plugins / "test_route.js").write_text(ROUTE_PLUGIN % {"sink_port": sink_port})
-    (config / "plugins").write_text("test_route\nmailmon\n")
+    (plugins / "test_relay.js").write_text(RELAY_PLUGIN)
+    (config / "plugins").write_text(f"{'test_relay' if pools else 'test_route'}\nmailmon\n")
     (config / "smtp.ini").write_text(f"[main]\nlisten=127.0.0.1:{instance.port}\nnodes=0\n")
     (config / "outbound.ini").write_text("local_mx_ok=true\nenable_tls=false\ntemp_fail_intervals=5s\n")
     (config / "log.ini").write_text("[main]\nlevel=info\n")
     (config / "me").write_text("haraka-test.example.com\n")
     (config / "mailmon.ini").write_text(
-        f"[main]\nurl={url}\napi_key={key}\nnode={node}\nbuffer_dir={root / 'buffer'}\nflush_ms=200\n"
+        f"[main]\nurl={url}\napi_key={key}\nnode={node}\nbuffer_dir={root / 'buffer'}\nflush_ms=200\n{pools}"
     )
     return instance
 
