@@ -7,7 +7,8 @@ serializer is named after its whole qualified name instead: ``NodeListOutput``.
 Every operation also documents the 4xx answers it can give, with the one error body
 (``Error``: ``detail``, or each field at fault with its messages): 400 when it takes
 parameters or a body, 401 + 403 for agent keys, 403 for staff sessions, 404 for a page
-beyond the last. A view's own ``extend_schema(responses=...)`` for a code wins.
+beyond the last or, on paths naming a row, for a row that does not exist. A view's own
+``extend_schema(responses=...)`` for a code wins.
 
 IP address fields accepting both families are documented as IPv4 or IPv6 (drf-spectacular
 alone says only "string").
@@ -42,6 +43,7 @@ AGENT_ERRORS = {
 }
 SESSION_ERRORS = {"403": "Not logged in, or the account lacks the permission this endpoint needs."}
 PAGE_MISSING = "Page beyond the last one."
+ROW_MISSING = "No row named by the path (e.g. no node with this hostname)."
 IP_SCHEMA = {"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]}
 
 
@@ -82,6 +84,8 @@ class AutoSchema(SpectacularAutoSchema):
         answers |= AGENT_ERRORS if agent else SESSION_ERRORS
         if self._is_list_view() and self._get_paginator() is not None:
             answers["404"] = PAGE_MISSING
+        elif any(parameter.get("in") == "path" for parameter in operation.get("parameters") or []):
+            answers["404"] = ROW_MISSING
         return answers
 
     def _error_component(self) -> dict:

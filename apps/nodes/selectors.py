@@ -133,9 +133,10 @@ def node_metrics(*, node: Node, time_range: TimeRange) -> dict:
     """The node's reports folded into buckets of a resolution chosen by the range (date_bin in SQL).
 
     Each bucket holds the mean of its samples (``cpu_percent_max`` and ``queue_size``: the
-    maximum), network rates in bytes/s from the deltas of the agents' byte counters (a counter
-    going back, as after a reboot, is skipped), each disk's mean ``used_percent``, and for each
-    service the share of samples that saw it up (1.0 up all along, 0.0 down all along).
+    maximum); ``samples`` counts the reports per bucket; network rates are bytes/s from the
+    deltas of the agents' byte counters (a counter going back, as after a reboot, is skipped);
+    each disk has its mean ``used_percent``, and each service the share of samples that saw it
+    up (1.0 up all along, 0.0 down all along).
     Buckets without samples are null.
     """
     resolution, step, buckets = _metric_grid(time_range)
@@ -157,13 +158,14 @@ def node_metrics(*, node: Node, time_range: TimeRange) -> dict:
     for bucket, *values in rows:
         for name, value in zip(METRIC_SERIES, values, strict=True):
             series[name][index[bucket]] = None if value is None else float(value)
-    series["samples"] = [int(n or 0) for n in series["samples"]]
+    samples = [int(n or 0) for n in series.pop("samples")]
     return {
         "hostname": node.hostname,
         "resolution": resolution,
         "from": time_range.start.isoformat(),
         "to": time_range.end.isoformat(),
         "buckets": [b.isoformat() for b in buckets],
+        "samples": samples,
         "series": series,
         "disks": _keyed_series(
             f"SELECT {bin_sql}, d.key, avg({_disk_used_sql()}) FROM {table} CROSS JOIN LATERAL "

@@ -50,6 +50,8 @@ CSRF_SECRET = "k" * 32
 KNOWN_CASES = {
     "GET /api/v1/dnsbl/ips/{ip}/history": {"path_parameters": {"ip": "198.51.100.1"}},
     "POST /api/v1/dnsbl/check": {"body": {"ips": ["198.51.100.1"]}, "media_type": "application/json"},
+    "GET /api/v1/nodes/{hostname}": {"path_parameters": {"hostname": "mta-1.example.net"}},
+    "GET /api/v1/nodes/{hostname}/metrics": {"path_parameters": {"hostname": "mta-1.example.net"}},
 }
 
 pytestmark = pytest.mark.django_db

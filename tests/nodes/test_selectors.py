@@ -49,7 +49,7 @@ def test_buckets_hold_the_mean_of_their_samples_and_the_queue_peak():
     assert series["queue_size"][:2] == [9.0, 7.0]
     assert series["memory_percent"][:2] == [50.0, 50.0]
     assert series["load1"][:2] == [0.75, 2.75]
-    assert series["samples"][:3] == [4, 4, 0]
+    assert data["samples"][:3] == [4, 4, 0]
 
 
 def test_a_30_day_range_folds_into_2_hour_buckets_matching_the_raw_rows():
@@ -60,7 +60,7 @@ def test_a_30_day_range_folds_into_2_hour_buckets_matching_the_raw_rows():
                                                                   end=start + dt.timedelta(days=29)))
     assert data["resolution"] == "2h"
     filled = [(b, v, n) for b, v, n in zip(data["buckets"], data["series"]["cpu_percent"],
-                                           data["series"]["samples"], strict=True) if n]
+                                           data["samples"], strict=True) if n]
     raw = [float(i % 100) for i in range(960)]
     assert [n for _, _, n in filled] == [480, 480]
     assert [v for _, v, _ in filled] == pytest.approx([sum(raw[:480]) / 480, sum(raw[480:]) / 480])
@@ -99,7 +99,7 @@ def test_an_empty_range_has_buckets_and_no_values():
 def test_other_nodes_rows_are_not_counted():
     mine, other = NodeFactory(), NodeFactory()
     store_metrics(other, every_15s(T0, 4, cpu_percent=99.0))
-    assert selectors.node_metrics(node=mine, time_range=_range(1))["series"]["samples"][0] == 0
+    assert selectors.node_metrics(node=mine, time_range=_range(1))["samples"][0] == 0
 
 
 def test_the_latest_metric_and_ip_counts():
