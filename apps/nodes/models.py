@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.db import models
+from django.urls import reverse
 from django.utils import timezone
 
 from .choices import NodeRole, NodeStatus
@@ -45,6 +46,9 @@ class Node(models.Model):
 
     def __str__(self) -> str:
         return self.hostname
+
+    def get_absolute_url(self) -> str:
+        return reverse("nodes-detail", args=[self.hostname])
 
     def silent_for(self, now: dt.datetime | None = None) -> dt.timedelta | None:
         if self.last_seen is None:

@@ -4,5 +4,5 @@ from . import views, views_detail
 
 urlpatterns = [
     path("", views.overview, name="nodes-overview"),
-    path("<str:hostname>/", views_detail.node_detail, name="nodes-detail"),
+    path("<path:hostname>/", views_detail.node_detail, name="nodes-detail"),
 ]

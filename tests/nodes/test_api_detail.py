@@ -96,3 +96,9 @@ def test_both_are_in_the_schema(viewer_client):
     assert "404" in paths["/api/v1/nodes/{hostname}"]["get"]["responses"]
     metrics = paths["/api/v1/nodes/{hostname}/metrics"]["get"]
     assert {p["name"] for p in metrics["parameters"]} >= {"hostname", "range", "from", "to"}
+
+
+def test_a_hostname_with_a_slash_is_served(viewer_client):
+    NodeFactory(hostname="rack/mx1")
+    assert viewer_client.get("/api/v1/nodes/rack/mx1").json()["hostname"] == "rack/mx1"
+    assert viewer_client.get("/api/v1/nodes/rack/mx1/metrics").json()["hostname"] == "rack/mx1"

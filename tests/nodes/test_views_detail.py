@@ -161,3 +161,17 @@ def test_the_query_count_of_each_tab_does_not_grow_with_data(viewer_client, mta,
         SendingIPFactory(node=mta, address=f"203.0.113.{i + 1}")
     with django_assert_max_num_queries(14):
         assert _page(viewer_client, mta.hostname, tab=tab).status_code == 200
+
+
+def test_odd_hostnames_still_have_a_page_and_links(viewer_client, admin_role_client):
+    node = NodeFactory(hostname="rack/mx 1?#", role=NodeRole.POSTFIX)
+    url = node.get_absolute_url()
+    assert url == "/nodes/rack/mx%201%3F%23/"
+    assert viewer_client.get(url).context["node"] == node
+    assert url in admin_role_client.get("/admin/nodes/node/").content.decode()
+
+
+def test_the_queue_page_links_each_node_to_its_page(viewer_client, mta):
+    _reports(mta, count=120)  # the last half hour: its latest report is "now"
+    html = viewer_client.get("/events/queue/", {"range": "1h"}).content.decode()
+    assert f'<a href="/nodes/{mta.hostname}/">{mta.hostname}</a>' in html
