@@ -148,7 +148,8 @@ def node_metrics(*, node: Node, time_range: TimeRange) -> dict:
     rate = "sum({d}) FILTER (WHERE {d} >= 0 AND dt > 0) / NULLIF(sum(dt) FILTER (WHERE {d} >= 0 AND dt > 0), 0)"
     rows = _fetch(
         f"SELECT {bin_sql} AS bucket, {averages}, max(cpu_percent), max(queue_size), "
-        f"{rate.format(d='drx')}, {rate.format(d='dtx')}, count(*) FROM (SELECT *, "
+        f"{rate.format(d='drx')}, {rate.format(d='dtx')}, count(*) FROM (SELECT time, "
+        f"{', '.join(_AVERAGED)}, queue_size, net_rx_bytes, net_tx_bytes, "
         "net_rx_bytes - lag(net_rx_bytes) OVER w AS drx, net_tx_bytes - lag(net_tx_bytes) OVER w AS dtx, "
         "extract(epoch FROM time - lag(time) OVER w) AS dt "
         f"FROM {table} WHERE node_id = %s AND time >= %s AND time < %s WINDOW w AS (ORDER BY time)) AS m GROUP BY 1",
