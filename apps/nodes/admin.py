@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.utils.html import format_html
 
 from apps.core.admin import AuditedModelAdmin
 from apps.core.netutil import client_address
@@ -11,11 +12,17 @@ from .services import node_maintenance_set, nodes_approve
 
 @admin.register(Node)
 class NodeAdmin(AuditedModelAdmin):
-    list_display = ["hostname", "role", "address", "subnet_label", "status", "approved", "last_seen", "registered_by"]
+    list_display = [
+        "hostname", "page", "role", "address", "subnet_label", "status", "approved", "last_seen", "registered_by",
+    ]
     list_filter = ["approved", "role", "status", "subnet_label"]
     search_fields = ["hostname", "address", "subnet_label"]
     readonly_fields = ["last_seen", "created_at", "updated_at", "registered_by"]
     actions = ["approve", "start_maintenance", "end_maintenance"]
+
+    @admin.display(description="Node page")
+    def page(self, node: Node) -> str:
+        return format_html('<a href="{}">open</a>', node.get_absolute_url())
 
     @admin.action(description="Approve selected nodes (show them in the fleet)", permissions=["change"])
     def approve(self, request, queryset):

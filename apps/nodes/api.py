@@ -8,16 +8,21 @@ from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.agent_auth import AgentKeyAuthentication
-from apps.core.permissions import IsAgent
+from apps.core.permissions import HasPerm, IsAgent
+from apps.events import selectors as event_selectors
+from apps.events.api import TimeInput
+from apps.events.selectors import SENT_TYPES
+from apps.events.time_range import EventFilters, TimeRange
 
+from . import selectors
 from .choices import NodeRole, NodeStatus
-from .models import Node
+from .models import Node, NodeMetric
 from .selectors import node_list
 from .services import NodeRegistrationRefused, node_metric_record
 
@@ -136,3 +141,106 @@ class NodeMetricsIngestApi(APIView):
                 response["Retry-After"] = str(refused.retry_after)
             return response
         return Response(NodeListApi.OutputSerializer(node).data, status=202)
+
+
+def _node_or_404(hostname: str) -> Node:
+    # A name PostgreSQL cannot even compare (NUL, over-long) names no node either.
+    if len(hostname) > 255 or not hostname.isprintable():
+        raise NotFound(f"No node {hostname[:40]!r}.")
+    node = Node.objects.filter(hostname=hostname).first()
+    if node is None:
+        raise NotFound(f"No node {hostname!r}.")
+    return node
+
+
+class NodeDetailApi(APIView):
+    """One node (including one waiting for approval): its fields, latest report, services now,
+    its sending IPs by status and its mail outcomes over the last 24 hours."""
+
+    permission_classes = [HasPerm.of("nodes.view_node")]
+
+    class OutputSerializer(NodeListApi.OutputSerializer):
+        class LatestMetrics(serializers.ModelSerializer):
+            class Meta:
+                model = NodeMetric
+                fields = [
+                    "time", "cpu_percent", "memory_percent", "swap_percent", "disks", "net_rx_bytes", "net_tx_bytes",
+                    "load1", "load5", "load15", "queue_size",
+                ]
+
+        class Counts(serializers.Serializer):
+            class IpCounts(serializers.Serializer):
+                total = serializers.IntegerField()
+                active = serializers.IntegerField()
+                paused = serializers.IntegerField()
+                quarantined = serializers.IntegerField()
+                retired = serializers.IntegerField()
+
+            class Events24h(serializers.Serializer):
+                sent = serializers.IntegerField()
+                delivered = serializers.IntegerField()
+                deferred = serializers.IntegerField()
+                bounced = serializers.IntegerField()
+                rejected = serializers.IntegerField()
+
+            sending_ips = IpCounts()
+            events_24h = Events24h(help_text="The node's mail outcomes over the last 24 hours.")
+
+        latest_metrics = LatestMetrics(allow_null=True, help_text="The newest report; null before the first.")
+        services = serializers.DictField(child=serializers.BooleanField(), help_text="As in the newest report.")
+        counts = Counts()
+
+        class Meta(NodeListApi.OutputSerializer.Meta):
+            fields = [*NodeListApi.OutputSerializer.Meta.fields, "latest_metrics", "services", "counts"]
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request, hostname: str):
+        node = _node_or_404(hostname)
+        latest = selectors.node_latest_metric(node=node)
+        events = event_selectors.stats(time_range=TimeRange.parse(range="24h", start=None, end=None),
+                                       filters=EventFilters(node=node.pk))
+        node.latest_metrics = latest
+        node.services = (latest.services if latest else None) or {}
+        node.counts = {"sending_ips": selectors.node_ip_counts(node=node),
+                       "events_24h": {key: events[key] for key in ("sent", *SENT_TYPES)}}
+        return Response(self.OutputSerializer(node).data)
+
+
+class NodeMetricsReadApi(APIView):
+    """The node's reports over a range, folded into buckets whose width follows the range's length
+    (1m up to 6 h, 5m up to 36 h, 30m up to 8 days, 2h up to 31 days, then 1d); ``resolution`` says
+    which. Buckets without reports are null."""
+
+    permission_classes = [HasPerm.of("nodes.view_node")]
+
+    class Input(TimeInput):
+        pass
+
+    class OutputSerializer(serializers.Serializer):
+        hostname = serializers.CharField()
+        resolution = serializers.ChoiceField(choices=[name for name, _step, _span in selectors.METRIC_RESOLUTIONS])
+        buckets = serializers.ListField(child=serializers.DateTimeField(), help_text="Start of each bucket (UTC).")
+        samples = serializers.ListField(child=serializers.IntegerField(), help_text="Reports in each bucket.")
+        series = serializers.DictField(
+            child=serializers.ListField(child=serializers.FloatField(allow_null=True)),
+            help_text="Per bucket: mean cpu_percent, memory_percent, swap_percent, load1, load5, load15; the maximum "
+            "cpu_percent_max and queue_size; net_rx_bps and net_tx_bps in bytes/s from the byte counters.",
+        )
+        disks = serializers.DictField(child=serializers.ListField(child=serializers.FloatField(allow_null=True)),
+                                      help_text="Mean used_percent per mount.")
+        services = serializers.DictField(child=serializers.ListField(child=serializers.FloatField(allow_null=True)),
+                                         help_text="Per service, the share of the bucket's reports that saw it up.")
+
+        def get_fields(self):
+            fields = super().get_fields()
+            fields["from"] = serializers.DateTimeField(help_text="Start of the range asked for.")
+            fields["to"] = serializers.DateTimeField(help_text="End of the range asked for.")
+            return fields
+
+    @extend_schema(parameters=[Input], responses=OutputSerializer)
+    def get(self, request, hostname: str):
+        node = _node_or_404(hostname)
+        data = self.Input(data=request.query_params)
+        data.is_valid(raise_exception=True)
+        return Response(self.OutputSerializer(selectors.node_metrics(node=node,
+                                                                     time_range=data.validated_data["time_range"])).data)

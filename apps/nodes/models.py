@@ -7,6 +7,7 @@ import datetime as dt
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.urls import reverse
 from django.utils import timezone
 
 from .choices import NodeRole, NodeStatus
@@ -47,6 +48,9 @@ class Node(models.Model):
 
     def __str__(self) -> str:
         return self.hostname
+
+    def get_absolute_url(self) -> str:
+        return reverse("nodes-detail", args=[self.hostname])
 
     def silent_for(self, now: dt.datetime | None = None) -> dt.timedelta | None:
         if self.last_seen is None:

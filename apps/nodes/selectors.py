@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from django.db import connection
 from django.db.models import Count
 
-from .choices import NodeStatus
+from .choices import NodeRole, NodeStatus
 from .models import Node, NodeMetric
 
 if TYPE_CHECKING:
@@ -111,3 +111,135 @@ def latest_metrics(*, now: dt.datetime, window: dt.timedelta) -> dict[int, dict]
                 metric[name] = json.loads(metric[name])
         latest[node_id] = metric
     return latest
+# --- One node: its page and /api/v1/nodes/{hostname}[/metrics] ---
+
+# Metric resolutions, coarsest last: the first whose span limit holds the range is used, so a
+# chart carries at most ~430 points whatever the range (30 days of 15 s samples: 172,800 rows
+# per node, folded in SQL). Names and steps as the email rollups write them ("5m", "1h").
+METRIC_RESOLUTIONS: tuple[tuple[str, dt.timedelta, dt.timedelta], ...] = (
+    # name, bucket width, longest span served at this width
+    ("1m", dt.timedelta(minutes=1), dt.timedelta(hours=6)),
+    ("5m", dt.timedelta(minutes=5), dt.timedelta(hours=36)),
+    ("30m", dt.timedelta(minutes=30), dt.timedelta(days=8)),
+    ("2h", dt.timedelta(hours=2), dt.timedelta(days=31)),
+    ("1d", dt.timedelta(days=1), dt.timedelta.max),
+)
+# Bucket origin: a UTC midnight (a Monday), as the email rollups use, so daily buckets are UTC days.
+METRIC_ORIGIN = dt.datetime(2000, 1, 3, tzinfo=dt.UTC)
+# Averaged per bucket; the queue is a level whose peaks matter, so its bucket holds the maximum.
+_AVERAGED = ("cpu_percent", "memory_percent", "swap_percent", "load1", "load5", "load15")
+METRIC_SERIES = (*_AVERAGED, "cpu_percent_max", "queue_size", "net_rx_bps", "net_tx_bps", "samples")
+MTA_ROLES = frozenset({NodeRole.HARAKA, NodeRole.ZONEMTA, NodeRole.POSTFIX})
+
+
+def metric_resolution(time_range: TimeRange) -> tuple[str, dt.timedelta]:
+    """The bucket width for node metrics over ``time_range``: finer for short ranges."""
+    span = time_range.end - time_range.start
+    for name, step, longest in METRIC_RESOLUTIONS:
+        if span <= longest:
+            return name, step
+    raise AssertionError("the last resolution serves any span")  # pragma: no cover
+
+
+def _metric_grid(time_range: TimeRange) -> tuple[str, dt.timedelta, list[dt.datetime]]:
+    """Resolution, step and the buckets covering the range (widened to whole buckets)."""
+    name, step = metric_resolution(time_range)
+    first = METRIC_ORIGIN + ((time_range.start - METRIC_ORIGIN) // step) * step
+    last = METRIC_ORIGIN + -((METRIC_ORIGIN - time_range.end) // step) * step
+    return name, step, [first + i * step for i in range((last - first) // step)]
+
+
+def _disk_used_sql() -> str:
+    # An agent may send anything under a mount: only JSON numbers count.
+    return "CASE WHEN jsonb_typeof(d.value -> 'used_percent') = 'number' THEN (d.value ->> 'used_percent')::float8 END"
+
+
+def node_metrics(*, node: Node, time_range: TimeRange) -> dict:
+    """The node's reports folded into buckets of a resolution chosen by the range (date_bin in SQL).
+
+    Each bucket holds the mean of its samples (``cpu_percent_max`` and ``queue_size``: the
+    maximum); ``samples`` counts the reports per bucket; network rates are bytes/s from the
+    deltas of the agents' byte counters (a counter going back, as after a reboot, is skipped);
+    each disk has its mean ``used_percent``, and each service the share of samples that saw it
+    up (1.0 up all along, 0.0 down all along).
+    Buckets without samples are null.
+    """
+    resolution, step, buckets = _metric_grid(time_range)
+    index = {bucket: i for i, bucket in enumerate(buckets)}
+    table = NodeMetric._meta.db_table
+    bounds = [node.pk, buckets[0], buckets[-1] + step]
+    bin_sql = "date_bin(%s::interval, time, %s::timestamptz)"
+    averages = ", ".join(f"avg({column})" for column in _AVERAGED)
+    rate = "sum({d}) FILTER (WHERE {d} >= 0 AND dt > 0) / NULLIF(sum(dt) FILTER (WHERE {d} >= 0 AND dt > 0), 0)"
+    rows = _fetch(
+        f"SELECT {bin_sql} AS bucket, {averages}, max(cpu_percent), max(queue_size), "
+        f"{rate.format(d='drx')}, {rate.format(d='dtx')}, count(*) FROM (SELECT time, "
+        f"{', '.join(_AVERAGED)}, queue_size, net_rx_bytes, net_tx_bytes, "
+        "net_rx_bytes - lag(net_rx_bytes) OVER w AS drx, net_tx_bytes - lag(net_tx_bytes) OVER w AS dtx, "
+        "extract(epoch FROM time - lag(time) OVER w) AS dt "
+        f"FROM {table} WHERE node_id = %s AND time >= %s AND time < %s WINDOW w AS (ORDER BY time)) AS m GROUP BY 1",
+        [step, METRIC_ORIGIN, *bounds],
+    )
+    series: dict[str, list] = {name: [None] * len(buckets) for name in METRIC_SERIES}
+    for bucket, *values in rows:
+        for name, value in zip(METRIC_SERIES, values, strict=True):
+            series[name][index[bucket]] = None if value is None else float(value)
+    samples = [int(n or 0) for n in series.pop("samples")]
+    return {
+        "hostname": node.hostname,
+        "resolution": resolution,
+        "from": time_range.start.isoformat(),
+        "to": time_range.end.isoformat(),
+        "buckets": [b.isoformat() for b in buckets],
+        "samples": samples,
+        "series": series,
+        "disks": _keyed_series(
+            f"SELECT {bin_sql}, d.key, avg({_disk_used_sql()}) FROM {table} CROSS JOIN LATERAL "
+            "jsonb_each(CASE WHEN jsonb_typeof(disks) = 'object' THEN disks ELSE '{}' END) AS d "
+            "WHERE node_id = %s AND time >= %s AND time < %s GROUP BY 1, 2",
+            [step, METRIC_ORIGIN, *bounds], index,
+        ),
+        "services": _keyed_series(
+            f"SELECT {bin_sql}, s.key, avg(CASE WHEN s.value = 'true'::jsonb THEN 1.0 ELSE 0.0 END) FROM {table} "
+            "CROSS JOIN LATERAL jsonb_each(CASE WHEN jsonb_typeof(services) = 'object' THEN services ELSE '{}' END) "
+            "AS s WHERE node_id = %s AND time >= %s AND time < %s GROUP BY 1, 2",
+            [step, METRIC_ORIGIN, *bounds], index,
+        ),
+    }
+
+
+def _keyed_series(sql: str, params: list, index: dict) -> dict[str, list[float | None]]:
+    series: dict[str, list[float | None]] = {}
+    for bucket, key, value in _fetch(sql, params):
+        series.setdefault(key, [None] * len(index))[index[bucket]] = None if value is None else float(value)
+    return dict(sorted(series.items()))
+
+
+def node_latest_metric(*, node: Node) -> NodeMetric | None:
+    """The node's newest report (the partitioned table's node/time index finds it at once)."""
+    return NodeMetric.objects.filter(node_id=node.pk).order_by("-time").first()
+
+
+def node_ip_counts(*, node: Node) -> dict[str, int]:
+    """The node's sending IPs by status (every status present, zeros included) and in total."""
+    from apps.ips.choices import IpStatus
+
+    by_status = dict(node.ips.order_by().values_list("status").annotate(n=Count("id")))
+    counts = {status: by_status.get(status, 0) for status in IpStatus.values}
+    return {"total": sum(counts.values()), **counts}
+
+
+def node_is_mta(node: Node) -> bool:
+    """MTA nodes send mail: they have sending IPs and destinations."""
+    return node.role in MTA_ROLES
+
+
+def node_service_uptime(*, node: Node, time_range: TimeRange) -> dict[str, dict]:
+    """Per service named in the node's reports over the range: reports up, reports naming it, share up."""
+    rows = _fetch(
+        "SELECT s.key, count(*) FILTER (WHERE s.value = 'true'::jsonb), count(*) "
+        f"FROM {NodeMetric._meta.db_table} CROSS JOIN LATERAL jsonb_each(CASE WHEN jsonb_typeof(services) = "
+        "'object' THEN services ELSE '{}' END) AS s WHERE node_id = %s AND time >= %s AND time < %s GROUP BY 1",
+        [node.pk, time_range.start, time_range.end],
+    )
+    return {name: {"up": up, "reports": n, "share": up / n} for name, up, n in sorted(rows)}

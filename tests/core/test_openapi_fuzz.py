@@ -99,6 +99,8 @@ def known_cases(fleet) -> dict:
         "PUT /api/v1/ips/pools/{id}": lambda: {"path_parameters": _pool("transactional"),
                                                "body": {"name": "transactional"}, "media_type": JSON},
         "DELETE /api/v1/ips/pools/{id}": lambda: {"path_parameters": _pool("bulk")},
+        "GET /api/v1/nodes/{hostname}": {"path_parameters": {"hostname": "mta-1.example.net"}},
+        "GET /api/v1/nodes/{hostname}/metrics": {"path_parameters": {"hostname": "mta-1.example.net"}},
     }
 
 pytestmark = pytest.mark.django_db
