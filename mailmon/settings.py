@@ -423,6 +423,10 @@ MAILMON_WARMUP_NAMESERVERS = envlist("MAILMON_WARMUP_NAMESERVERS", [])  # for MX
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update({
     "ConnectionSecurityEnum": "apps.warmup.choices.SmtpSecurity",
     "WarmupMailboxStatusEnum": "apps.warmup.choices.MailboxStatus",
+    "WarmupControlActionEnum": ["start", "stop", "trigger"],
+    "IpBulkActionEnum": ["activate", "pause", "quarantine", "retire", "assign_pool"],
+    "WarmupQuotaStatusEnum": ["all", "behind"],
+    "NodeStatusEnum": "apps.nodes.choices.NodeStatus",
 })
 
 

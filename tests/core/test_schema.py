@@ -37,7 +37,7 @@ def test_ip_fields_are_documented_as_ipv4_or_ipv6(viewer_client):
     either = [{"format": "ipv4"}, {"format": "ipv6"}]
     components = schema["components"]["schemas"]
     ingest = [
-        c for name, c in components.items() if name.startswith("EventIngest") and "sending_ip" in c["properties"]
+        c for name, c in components.items() if name.startswith("EventIngest") and "sending_ip" in c.get("properties", ())
     ]
     assert ingest and all(c["properties"]["sending_ip"]["anyOf"] == either for c in ingest)
     assert components["NodeListOutput"]["properties"]["address"]["anyOf"] == either
