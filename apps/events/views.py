@@ -72,11 +72,6 @@ def _percent(rate: float | None) -> float | None:
     return None if rate is None else rate * 100
 
 
-def _code(row: dict) -> str:
-    """The exact ``code=`` value of a by-code row: "550 5.7.1", "550" or "5.7.1"."""
-    return " ".join(str(part) for part in (row.get("status_code"), row.get("enhanced_status")) if part)
-
-
 def _positive_int(query: QueryDict, name: str, default: int | None = None) -> int | None:
     raw = query.get(name, "").strip()
     if not raw:
@@ -150,8 +145,8 @@ def bounces(request: HttpRequest) -> HttpResponse:
             "categories": [{**row, "search": picker.query(type=bounce_types, category=row["category"])
                             if row["category"] else None} for row in analysis["by_category"] if row["count"]],
             # "550 5.7.1" drills down to exactly those events, not every 550
-            "codes": [{**row, "search": picker.query(type=bounce_types, code=_code(row))
-                       if _code(row) else None} for row in analysis["by_code"] if row["count"]],
+            "codes": [{**row, "search": picker.query(type=bounce_types, code=charts.code_value(row))
+                       if charts.code_value(row) else None} for row in analysis["by_code"] if row["count"]],
             "charts": [charts.bounce_category_chart(analysis), charts.bounce_code_chart(analysis)],
         }
 
