@@ -180,3 +180,33 @@ def test_code_accepts_basic_enhanced_or_both():
     assert (parse_code("550").basic, parse_code("550").enhanced) == (550, None)
     assert (parse_code("5.7.1").basic, parse_code("5.7.1").enhanced) == (None, "5.7.1")
     assert str(parse_code("550+5.7.1")) == "550 5.7.1"
+
+
+def test_the_picker_shows_24_hour_utc_text_not_a_locale_widget(viewer_client, db):
+    html = viewer_client.get(reverse("events-flow"), {"range": "custom", "from": "2026-11-20 13:32",
+                                                      "to": "2026-11-20T20:00"}).content.decode()
+    assert 'type="datetime-local"' not in html
+    assert 'name="from" value="2026-11-20 13:32"' in html and 'name="to" value="2026-11-20 20:00"' in html
+    assert " PM" not in html and " AM" not in html
+
+
+def test_bounce_counts_have_thousands_separators_and_one_decimal(viewer_client, codes):
+    store_events([event(time=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5), node_id=NodeFactory().pk,
+                        type="bounced", status_code=550, enhanced_status="5.1.1", bounce_category="invalid_recipient",
+                        response="550 5.1.1 unknown") for _ in range(1200)])
+    html = viewer_client.get(reverse("events-bounces"), {"range": "1h"}).content.decode()
+    assert ">1,205<" in html and "99.6 %" in html
+
+
+def test_chart_points_carry_their_drill_down(viewer_client, codes):
+    from apps.events import charts, selectors
+    from apps.events.time_range import EventFilters, TimeRange
+
+    now = dt.datetime.now(dt.UTC)
+    scope = {"time_range": TimeRange(start=now - dt.timedelta(hours=1), end=now), "filters": EventFilters()}
+    chart = charts.bounce_code_chart(selectors.bounce_analysis(**scope))
+    drills = dict(zip(chart.figure.data[0].x, chart.figure.data[0].customdata, strict=True))
+    assert drills["550 5.7.1"] == "type=bounced&type=rejected&code=550+5.7.1"
+    flow = charts.throughput_chart(selectors.throughput(**scope, group_by="type"))
+    bounced = next(trace for trace in flow.figure.data if trace.name == "bounced")
+    assert bounced.customdata[0].startswith("range=custom&from=") and bounced.customdata[0].endswith("type=bounced")
