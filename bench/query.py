@@ -92,7 +92,7 @@ def day_insert_sql(count: int) -> str:
 INSERT INTO events_emailevent (time, event_id, type, node_id, sending_ip, message_id, sender, sender_domain,
   recipient, recipient_domain, mx_host, status_code, enhanced_status, response, delay_ms, bounce_category,
   size, account)
-SELECT time, 'mta:' || upper(to_hex(i * 7919)) || ':' || i, kind, node_ids[1 + mod(ip, {NODES})], ips[1 + ip],
+SELECT time, 'mta:' || upper(to_hex(i::bigint * 7919)) || ':' || i, kind, node_ids[1 + mod(ip, {NODES})], ips[1 + ip],
   '<' || i || '@bench.example>',
   'news@' || sdomain, sdomain, 'user' || mod(i, 100000) || '@' || rdomain, rdomain, 'mx.' || rdomain,
   {_reason_case(1)}, {_reason_case(2)}, {_reason_case(3)},
