@@ -326,6 +326,11 @@ class EmailQueueApi(EmailApi):
         return self.answer(node_selectors.queue(time_range=q["time_range"], node=q["filters"].node))
 
 
+@extend_schema_field({**IP_SCHEMA, "nullable": True})
+class IpOutput(serializers.CharField):
+    pass
+
+
 class EventSearchApi(EmailApi):
     """Raw events, newest first: ``q`` (address, local part, domain, Message-ID, queue id, IP or
     response text) plus the range, the filters, ``type``, ``category`` and ``code``.
@@ -362,7 +367,7 @@ class EventSearchApi(EmailApi):
             time = serializers.DateTimeField()
             type = serializers.CharField()
             node = serializers.CharField(source="node_hostname")
-            sending_ip = serializers.CharField(allow_null=True)
+            sending_ip = IpOutput(allow_null=True)
             message_id = serializers.CharField()
             sender = serializers.CharField(source="sender_address")
             recipient = serializers.CharField()
