@@ -28,6 +28,10 @@ from .time_range import Cursor, EventCriteria, EventFilters, SearchTerm, TimeRan
 # Newest-first windows tried before the whole range (see _newest): small first, because a
 # busy fleet stores thousands of events a second and every row of a window gets sorted.
 SEARCH_WINDOWS = tuple(dt.timedelta(minutes=m) for m in (1, 10, 60, 360, 1440, 10080))
+# Kinds that always match a handful of events (one message): the index finds every match at
+# once, so trying windows would only repeat the lookup up to 7 times. (An address or a local
+# part may be a sender's, matching millions: those keep the windows.)
+SELECTIVE_KINDS = frozenset({"message_id"})
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,8 @@ def _page(time_range, filters, criteria, term, cursor, page_size) -> list[EmailE
     if cursor is not None:
         events = events.filter(Q(time__lt=cursor.time) | Q(time=cursor.time, id__lt=cursor.id))
         upper = min(upper, cursor.time + dt.timedelta(microseconds=1))
+    if term is not None and term.kind in SELECTIVE_KINDS:
+        return list(events[: page_size + 1])
     return _newest(events, start=time_range.start, end=upper, limit=page_size + 1)
 
 
