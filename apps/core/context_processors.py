@@ -1,32 +1,21 @@
-"""Navigation shared by every page: each module, and whether it is built yet."""
+"""Navigation shared by every page: the modules that registered a page (``navigation.py``)."""
 
 from __future__ import annotations
 
 from django.urls import NoReverseMatch, reverse
 
-# (label, url name, icon-free short description)
-NAVIGATION = [
-    ("Fleet", "nodes-overview"),
-    ("Email flow", "events-flow"),
-    ("Performance", "events-performance"),
-    ("Queue", "events-queue"),
-    ("Bounces", "events-bounces"),
-    ("Destinations", "events-destinations"),
-    ("Sending IPs", "ips-index"),
-    ("Pools", "pools-index"),
-    ("Reputation", "dnsbl-index"),
-    ("Warmup", "warmup-index"),
-    ("Alerts", "alerts-index"),
-    ("Reports", "reports-index"),
-]
+from .navigation import nav_items
 
 
 def navigation(request):
+    user = getattr(request, "user", None)
     items = []
-    for label, name in NAVIGATION:
+    for item in nav_items():
+        if item.permission and not (user is not None and user.has_perm(item.permission)):
+            continue
         try:
-            url = reverse(name)
+            url = reverse(item.url_name)
         except NoReverseMatch:
             continue
-        items.append({"label": label, "url": url, "active": request.path == url})
+        items.append({"label": item.label, "url": url, "active": request.path == url})
     return {"nav_items": items}

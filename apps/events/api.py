@@ -8,7 +8,10 @@ Each answer is shaped by the view's ``Output`` serializer, which is also its sch
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -18,9 +21,20 @@ from apps.core.permissions import HasPerm
 from apps.core.schema import IP_SCHEMA
 from apps.nodes import selectors as node_selectors
 
-from . import selectors
+from . import selectors, selectors_search
+from .choices import EventType
 from .selectors import DESTINATION_SORTS, GROUP_COLUMNS
-from .time_range import FILTER_FIELDS, MAX_NAME, RANGE_CHOICES, TimeRange, parse_filters
+from .time_range import (
+    FILTER_FIELDS,
+    MAX_NAME,
+    MAX_Q,
+    RANGE_CHOICES,
+    SEARCH_KINDS,
+    TimeRange,
+    parse_criteria,
+    parse_cursor,
+    parse_filters,
+)
 
 
 class QueryText(serializers.Field):
@@ -310,3 +324,74 @@ class EmailQueueApi(EmailApi):
     def get(self, request):
         q = self.query(request)
         return self.answer(node_selectors.queue(time_range=q["time_range"], node=q["filters"].node))
+
+
+@extend_schema_field({**IP_SCHEMA, "nullable": True})
+class IpOutput(serializers.CharField):
+    pass
+
+
+class EventSearchApi(EmailApi):
+    """Raw events, newest first: ``q`` (address, local part, domain, Message-ID, queue id, IP or
+    response text) plus the range, the filters, ``type``, ``category`` and ``code``.
+
+    Keyset pagination: pass ``next_cursor`` back as ``cursor`` for the next (older) page; the
+    cursor is opaque and pages never repeat or skip events while new ones arrive.
+    """
+
+    class Input(RangeInput):
+        q = serializers.CharField(required=False, allow_blank=True, max_length=MAX_Q, trim_whitespace=True,
+                                  help_text="Full address, local part, domain, <message-id>, queue id, IP or text.")
+        type = serializers.ListField(child=serializers.ChoiceField(choices=EventType.choices), required=False,
+                                     help_text="Event type; repeat for several.")
+        category = serializers.CharField(required=False, allow_blank=True, help_text="Bounce category slug.")
+        code = serializers.CharField(required=False, allow_blank=True, max_length=40,
+                                     help_text="SMTP code (550), enhanced status (5.7.1) or both (550 5.7.1).")
+        cursor = serializers.CharField(required=False, allow_blank=True, max_length=400,
+                                       help_text="next_cursor of the previous page.")
+        limit = serializers.IntegerField(min_value=1, max_value=500, default=50)
+
+        def validate(self, attrs: dict) -> dict:
+            attrs = super().validate(attrs)
+            try:
+                attrs["criteria"] = parse_criteria(attrs, types=attrs.get("type"))
+                attrs["cursor_at"] = parse_cursor(attrs.get("cursor"))
+            except DjangoValidationError as error:
+                raise serializers.ValidationError(error.message_dict) from None
+            return attrs
+
+    class Output(serializers.Serializer):
+        class Event(serializers.Serializer):
+            id = serializers.IntegerField()
+            event_id = serializers.CharField()
+            time = serializers.DateTimeField()
+            type = serializers.CharField()
+            node = serializers.CharField(source="node_hostname")
+            sending_ip = IpOutput(allow_null=True)
+            message_id = serializers.CharField()
+            sender = serializers.CharField(source="sender_address")
+            recipient = serializers.CharField()
+            mx = serializers.CharField(source="mx_host")
+            status_code = serializers.IntegerField(allow_null=True)
+            enhanced_status = serializers.CharField()
+            category = serializers.CharField(source="bounce_category")
+            response = serializers.CharField()
+            delay_ms = serializers.IntegerField(allow_null=True)
+            size = serializers.IntegerField(allow_null=True)
+            account = serializers.CharField()
+            url = serializers.CharField(help_text="The event's page: every event of its message.")
+
+        kind = serializers.CharField(allow_null=True, help_text="How q was read: " + ", ".join(SEARCH_KINDS) + ".")
+        next_cursor = serializers.CharField(allow_null=True)
+        results = Event(many=True)
+
+    @extend_schema(operation_id="events_search", parameters=[Input], responses=Output)
+    def get(self, request):
+        q = self.query(request)
+        page = selectors_search.events_search(time_range=q["time_range"], filters=q["filters"],
+                                              criteria=q["criteria"], cursor=q["cursor_at"], page_size=q["limit"])
+        for event in page.events:
+            event.sender_address = event.sender
+            event.url = request.build_absolute_uri(
+                reverse("events-detail", args=[event.pk]) + "?" + urlencode({"time": event.time.isoformat()}))
+        return self.answer({"kind": page.kind, "next_cursor": page.next_cursor, "results": page.events})

@@ -4,6 +4,7 @@ from . import api
 from .ingest import EventIngestApi
 
 urlpatterns: list = [
+    path("events", api.EventSearchApi.as_view(), name="api-events-search"),
     path("events/ingest", EventIngestApi.as_view(), name="api-events-ingest"),
     path("email/throughput", api.EmailThroughputApi.as_view(), name="api-email-throughput"),
     path("email/stats", api.EmailStatsApi.as_view(), name="api-email-stats"),

@@ -46,6 +46,7 @@ CATEGORIES: Final[list[tuple[str, str]]] = [
     ("spam_block", "Spam / reputation block"),
     ("policy", "Policy / authentication failure (SPF, DKIM, DMARC)"),
     ("rate_limited", "Rate limited / throttled"),
+    ("greylisted", "Greylisted (retry expected)"),
     ("dns_failure", "DNS failure"),
     ("connection", "Connection / timeout"),
     ("content", "Content rejected"),
@@ -81,6 +82,26 @@ DEFAULT_RULES: Final[list[dict[str, str | int]]] = [
     # Gmail 421-4.7.28 "unusual rate of unsolicited mail ... temporarily rate limited":
     # a reputation-driven throttle; its text mentions spam, so it must precede spam rules.
     _rule("gmail-4.7.28-throttle", "rate_limited", 10, enhanced_status=r"^4\.7\.28$"),
+    # Greylisting (Postgrey "450 4.2.0 … Greylisted, see …", milter-greylist/sqlgrey/Exim
+    # "Greylisted, please try again later", Rspamd "451 4.7.1 Try again later"): a deferral
+    # that resolves itself on retry, not throttling; its Postfix text also says "Recipient
+    # address rejected", so it must precede the recipient rules.
+    _rule(
+        "greylisted-text",
+        "greylisted",
+        11,
+        status_code=r"^4",
+        response=r"greylist|graylist|grey-list|gray-list|grey list|gray list|grey listed|gray listed",
+    ),
+    _rule(
+        "greylisted-try-again",
+        "greylisted",
+        13,
+        status_code=r"^45[01]$",
+        enhanced_status=r"^4\.(?:2\.0|7\.1)$",
+        response=r"try again later|try again in|please try again|retry later|please retry|come back later"
+        r"|come back in",
+    ),
     # Microsoft directory-based edge blocking: "550 5.4.1 Recipient address rejected:
     # Access denied" means the recipient does not exist in the tenant.
     _rule(
@@ -251,7 +272,6 @@ DEFAULT_RULES: Final[list[dict[str, str | int]]] = [
             r"|too many sessions|too many messages|too many mails|too many emails|too many recipients"
             r"|too many requests|concurrent connections|concurrent smtp|sending rate|message rate"
             r"|sending limit|sending quota|connection limit|too fast|slow down|unexpected volume"
-            r"|greylist|graylist"
         ),
     ),
     _rule(
@@ -340,8 +360,8 @@ DEFAULT_RULES: Final[list[dict[str, str | int]]] = [
             r"|system storage|internal error|internal server error|resources temporarily unavailable"
         ),
     ),
-    # A 4xx that only says "try later" is a deferral: treat it as throttling.  (Greylisting
-    # is in rate-limited, because its text also says "Recipient address rejected".)
+    # A 4xx that only says "try later" is a deferral: treat it as throttling.  (Greylisting,
+    # 450/451 with 4.2.0/4.7.1 or a greylist text, is caught earlier: "greylisted-*".)
     _rule(
         "deferred-try-later",
         "rate_limited",

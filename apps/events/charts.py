@@ -8,8 +8,9 @@ instead. A chart is never drawn from invented data: no events, no figure.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import plotly.graph_objects as go
 
@@ -60,8 +61,10 @@ def _layout(fig: go.Figure, *, height: int = 320, **extra: Any) -> go.Figure:
         "xaxis": axis,
         "yaxis": axis,
         "margin": {"l": 50, "r": 20, "t": 20, "b": 40},
-        # stacked traces would otherwise list bottom-up; keep the order the traces were added in
-        "legend": {"orientation": "h", "y": -0.15, "traceorder": "normal"},
+        # Above the plot area (Plotly widens the top margin for as many rows as a phone needs), so the
+        # legend never overlaps the x axis; stacked traces keep the order they were added in.
+        "legend": {"orientation": "h", "x": 0, "xanchor": "left", "y": 1.02, "yanchor": "bottom",
+                   "traceorder": "normal"},
         "font": {"family": "system-ui, sans-serif", "size": 12},
     }
     fig.update_layout(**{**defaults, **extra}, height=height)
@@ -74,6 +77,21 @@ def _plotly_time(iso: str) -> str:
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC).replace(tzinfo=None)
     return moment.isoformat(sep=" ")
+
+
+def drill(**params: str | list[str] | None) -> str:
+    """A point's drill-down: the event-list filters it stands for, as a query string that
+    ``static/js/events.js`` merges into the page's picker state on ``plotly_click``."""
+    return urlencode({k: v for k, v in params.items() if v not in (None, "", [])}, doseq=True)
+
+
+def _bucket_drills(data: dict, **params: str | list[str] | None) -> list[str]:
+    """One drill per bucket: the bucket's own [start, end) as a custom range."""
+    buckets = [datetime.fromisoformat(b.replace("Z", "+00:00")).astimezone(UTC) for b in data["buckets"]]
+    step = buckets[1] - buckets[0] if len(buckets) > 1 else timedelta(minutes=5)
+    fmt = "%Y-%m-%d %H:%M"
+    return [drill(range="custom", **{"from": b.strftime(fmt), "to": (b + step).strftime(fmt)}, **params)
+            for b in buckets]
 
 
 def _per_bucket(data: dict) -> str:
@@ -96,11 +114,12 @@ def throughput_chart(data: dict) -> Chart:
     for key in ordered:
         fig.add_trace(
             go.Scatter(x=x, y=series[key], name=key, mode="lines", stackgroup="outcomes",
-                       line={"width": 0.5, "color": TYPE_COLORS.get(key)})
+                       line={"width": 0.5, "color": TYPE_COLORS.get(key)}, customdata=_bucket_drills(data, type=key))
         )
     if "queued" in series:
         fig.add_trace(go.Scatter(x=x, y=series["queued"], name="queued", mode="lines",
-                                 line={"dash": "dot", "color": TYPE_COLORS["queued"]}))
+                                 line={"dash": "dot", "color": TYPE_COLORS["queued"]},
+                                 customdata=_bucket_drills(data, type="queued")))
     return Chart("throughput", title, _layout(fig, yaxis_title=_per_bucket(data), hovermode="x unified"))
 
 
@@ -114,7 +133,9 @@ def node_lines_chart(data: dict) -> Chart:
     fig = go.Figure()
     # "other" (nodes past the top 10) last, so the named nodes keep the first colours.
     for key in sorted(series, key=lambda k: (k == "other", k)):
-        fig.add_trace(go.Scatter(x=x, y=series[key], name=key, mode="lines"))
+        node = None if key == "other" else key  # "other" is many nodes: drill to the bucket only
+        fig.add_trace(go.Scatter(x=x, y=series[key], name=key, mode="lines",
+                                 customdata=_bucket_drills(data, node=node)))
     return Chart("per-node", title, _layout(fig, yaxis_title=_per_bucket(data), hovermode="x unified"))
 
 
@@ -200,14 +221,20 @@ def bounce_category_chart(data: dict) -> Chart:
     rows = sorted(rows, key=lambda r: r["count"])  # Plotly draws horizontal bars bottom-up
     fig = go.Figure(go.Bar(x=[r["count"] for r in rows], y=[r["label"] for r in rows], orientation="h",
                            name="bounces", marker_color=TYPE_COLORS["bounced"],
-                           text=[f"{r['percent']:.1f} %" for r in rows], textposition="auto"))
+                           text=[f"{r['percent']:.1f} %" for r in rows], textposition="auto",
+                           customdata=[drill(type=["bounced", "rejected"], category=r["category"]) for r in rows]))
     return Chart("bounce-categories", title, _layout(fig, height=max(240, 36 * len(rows) + 80), xaxis_title="events",
-                                                     margin={"l": 260, "r": 20, "t": 20, "b": 40}))
+                                                     margin={"l": 10, "r": 20, "t": 20, "b": 40}))
 
 
 def _code_label(row: dict) -> str:
     code = "—" if row.get("status_code") is None else str(row["status_code"])
     return f"{code} {row.get('enhanced_status') or ''}".strip()
+
+
+def code_value(row: dict) -> str:
+    """The exact ``code=`` filter of a row: "550 5.7.1", "550" or "5.7.1"."""
+    return " ".join(str(part) for part in (row.get("status_code"), row.get("enhanced_status")) if part)
 
 
 def bounce_code_chart(data: dict, *, limit: int = 15) -> Chart:
@@ -217,7 +244,8 @@ def bounce_code_chart(data: dict, *, limit: int = 15) -> Chart:
     if not data.get("total") or not rows:
         return Chart("bounce-codes", title, None, "No bounces or rejections in this range.")
     fig = go.Figure(go.Bar(x=[_code_label(r) for r in rows], y=[r["count"] for r in rows], name="bounces",
-                           marker_color=TYPE_COLORS["rejected"]))
+                           marker_color=TYPE_COLORS["rejected"],
+                           customdata=[drill(type=["bounced", "rejected"], code=code_value(r)) for r in rows]))
     return Chart("bounce-codes", title, _layout(fig, xaxis_title="code", yaxis_title="events", xaxis_type="category"))
 
 
@@ -232,6 +260,6 @@ def destinations_chart(data: dict) -> Chart:
     fig = go.Figure()
     for key in ("delivered", "deferred", "bounced", "rejected"):
         fig.add_trace(go.Bar(x=[r.get(key, 0) for r in rows], y=domains, name=key, orientation="h",
-                             marker_color=TYPE_COLORS[key]))
+                             marker_color=TYPE_COLORS[key], customdata=[drill(type=key, to_domain=d) for d in domains]))
     return Chart("destinations", title, _layout(fig, barmode="stack", height=max(240, 26 * len(rows) + 90),
-                                                margin={"l": 180, "r": 20, "t": 20, "b": 40}, xaxis_title="events"))
+                                                margin={"l": 10, "r": 20, "t": 20, "b": 40}, xaxis_title="events"))

@@ -14,6 +14,7 @@ class BounceCategory(models.TextChoices):
     SPAM_BLOCK = "spam_block", "Spam / reputation block"
     POLICY = "policy", "Policy / authentication failure (SPF, DKIM, DMARC)"
     RATE_LIMITED = "rate_limited", "Rate limited / throttled"
+    GREYLISTED = "greylisted", "Greylisted (retry expected)"
     DNS_FAILURE = "dns_failure", "DNS failure"
     CONNECTION = "connection", "Connection / timeout"
     CONTENT = "content", "Content rejected"

@@ -2,7 +2,7 @@
 
 Range and filters are parsed by ``time_range.py`` (the same parser as the API); this
 module only adds what a browser form needs: a "custom" choice, ``datetime-local``
-inputs (no offset, no seconds) read as UTC, and links that keep the picker state.
+inputs ("YYYY-MM-DD HH:MM", 24-hour, no offset, no seconds) read as UTC, and links that keep the picker state.
 """
 
 from __future__ import annotations
@@ -17,7 +17,10 @@ from django.http import QueryDict
 from .time_range import DEFAULT_RANGE, FILTER_FIELDS, EventFilters, TimeRange, parse_filters
 
 CUSTOM = "custom"
-INPUT_FORMAT = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> sends and shows
+# What the picker's text inputs show: 24-hour UTC everywhere (docs/ui.md). A browser's own
+# datetime-local widget follows the OS locale (12-hour "01:32 PM" on many), so it is not used;
+# "2026-11-20T08:00" (the old format, still in bookmarked URLs) is accepted as well.
+INPUT_FORMAT = "%Y-%m-%d %H:%M"
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,7 @@ class Picker:
 
 
 def _as_rfc3339(value: str | None) -> str | None:
-    """``datetime-local`` values carry no offset: read them as UTC. Anything else passes through."""
+    """Picker values carry no offset: read them as UTC. Anything else passes through."""
     if not value:
         return None
     try:

@@ -11,4 +11,5 @@ urlpatterns = [
     path("bounces/", views.bounces, name="events-bounces"),
     path("destinations/", views.destinations, name="events-destinations"),
     path("search/", views.search, name="events-search"),
+    path("event/<int:pk>/", views.event_detail, name="events-detail"),
 ]

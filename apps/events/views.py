@@ -14,7 +14,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 
 from apps.nodes import selectors as node_selectors
@@ -24,7 +24,7 @@ from apps.pools.models import IpPool
 from . import charts, selectors, selectors_search
 from .choices import BounceCategory, EventType
 from .range_picker import Picker, error_messages, picker_from_query
-from .time_range import FILTER_FIELDS, RANGE_CHOICES
+from .time_range import FILTER_FIELDS, RANGE_CHOICES, parse_criteria, parse_cursor, parse_moment
 
 PERM = "events.view_emailevent"
 DESTINATIONS_PAGE_SIZE = 50
@@ -52,7 +52,7 @@ def _page(request: HttpRequest, name: str, build: Builder) -> HttpResponse:
 
 def _form_values(query: QueryDict, picker: Picker | None) -> dict[str, str]:
     """What the picker form shows: the resolved range when valid, else what was typed (to correct it)."""
-    values = {name: query.get(name, "").strip() for name in ("range", "from", "to", "sort", *FILTER_FIELDS)}
+    values = {name: query.get(name, "").strip() for name in ("range", "from", "to", "sort", "q", *FILTER_FIELDS)}
     if picker is not None:
         values |= {"range": picker.range, "from": picker.from_input, "to": picker.to_input}
     return values
@@ -147,8 +147,9 @@ def bounces(request: HttpRequest) -> HttpResponse:
             # unclassified rows (empty slug) and rows without an SMTP code have nothing to filter on: no link
             "categories": [{**row, "search": picker.query(type=bounce_types, category=row["category"])
                             if row["category"] else None} for row in analysis["by_category"] if row["count"]],
-            "codes": [{**row, "search": picker.query(type=bounce_types, code=row["status_code"])
-                       if row["status_code"] else None} for row in analysis["by_code"] if row["count"]],
+            # "550 5.7.1" drills down to exactly those events, not every 550
+            "codes": [{**row, "search": picker.query(type=bounce_types, code=charts.code_value(row))
+                       if charts.code_value(row) else None} for row in analysis["by_code"] if row["count"]],
             "charts": [charts.bounce_category_chart(analysis), charts.bounce_code_chart(analysis)],
         }
 
@@ -199,26 +200,41 @@ def _sort_columns(sort: str) -> list[dict]:
 @permission_required(PERM, raise_exception=True)
 def search(request: HttpRequest) -> HttpResponse:
     def build(picker: Picker, query: QueryDict) -> dict:
-        types = [t for t in query.getlist("type") if t]
-        if unknown := [t for t in types if t not in EventType.values]:
-            raise ValidationError({"type": f"type: unknown event type {unknown[0]!r}."})
-        category = query.get("category", "").strip() or None
-        if category and category not in BounceCategory.values:
-            raise ValidationError({"category": f"category: unknown bounce category {category!r}."})
-        code = _positive_int(query, "code")
-        if code is not None and not 200 <= code <= 599:
-            raise ValidationError({"code": f"code: expected an SMTP reply code (200-599), got {code}."})
+        criteria = parse_criteria(query, types=query.getlist("type"))
         result = selectors_search.events_search(
-            time_range=picker.time_range, filters=picker.filters, types=types, category=category, status_code=code,
-            page=_positive_int(query, "page", 1), page_size=SEARCH_PAGE_SIZE,
+            time_range=picker.time_range, filters=picker.filters, criteria=criteria,
+            cursor=parse_cursor(query.get("cursor")), page_size=SEARCH_PAGE_SIZE,
         )
-        kept = {"type": types, "category": category, "code": code}
+        kept = {"q": query.get("q", "").strip(), "type": list(criteria.types), "category": criteria.category,
+                "code": str(criteria.code or "")}
         return {
             "result": result, "rows": [(event, duration_label(event.delay_ms)) for event in result.events],
-            "search": {"type": types, "category": category or "", "code": code or ""},
+            "search": {**kept, "kind": SEARCH_KIND_LABELS.get(result.kind or "", "")},
             "event_types": EventType.choices, "categories": BounceCategory.choices,
-            "previous_query": picker.query(**kept, page=result.page - 1) if result.has_previous else None,
-            "next_query": picker.query(**kept, page=result.page + 1) if result.has_next else None,
+            "first_query": picker.query(**kept) if not result.first else None,
+            "next_query": picker.query(**kept, cursor=result.next_cursor) if result.has_next else None,
         }
 
     return _page(request, "search", build)
+
+
+SEARCH_KIND_LABELS = {"ip": "sending IP", "message_id": "Message-ID", "address": "address (recipient, sender or "
+                      "Message-ID)", "domain": "domain (recipient or sender)", "token": "queue id or local part",
+                      "text": "text in the response"}
+
+
+@login_required
+@permission_required(PERM, raise_exception=True)
+def event_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """One event and every event of its message (same Message-ID), oldest first."""
+    try:
+        moment = parse_moment(request.GET.get("time"), "time") if request.GET.get("time") else None
+    except ValidationError as exc:
+        return render(request, "events/detail.html", {"errors": error_messages(exc)}, status=400)
+    event = selectors_search.event_get(pk=pk, time=moment)
+    if event is None:
+        raise Http404("No such event.")
+    rows = selectors_search.message_events(event)
+    return render(request, "events/detail.html", {
+        "event": event, "rows": [(row, duration_label(row.delay_ms)) for row in rows],
+    })

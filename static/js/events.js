@@ -10,7 +10,25 @@
       if (!source) return;
       const fig = JSON.parse(source.textContent);
       Plotly.react(el, fig.data, fig.layout, config);
+      if (!el.dataset.drill) { el.dataset.drill = "1"; el.on("plotly_click", (ev) => drillDown(ev)); }
     });
+  }
+
+  // Clicking a bar or point opens exactly the events behind it: the page's picker state
+  // (range and filters from the URL) plus the point's own filters (charts.drill()).
+  const PAGE_ONLY = ["sort", "page", "cursor"];
+  function drillDown(ev) {
+    const point = ev && ev.points && ev.points[0];
+    if (!point || !point.customdata) return;
+    const params = new URLSearchParams(window.location.search);
+    PAGE_ONLY.forEach((name) => params.delete(name));
+    const extra = new URLSearchParams(point.customdata);
+    if (extra.has("from")) { params.delete("from"); params.delete("to"); params.delete("range"); }
+    for (const name of new Set(extra.keys())) {
+      params.delete(name);
+      extra.getAll(name).forEach((value) => params.append(name, value));
+    }
+    window.location.assign("/events/search/?" + params.toString());
   }
 
   // Typing a from/to date means a custom range: tick it before htmx reads the form

@@ -398,7 +398,32 @@ SAMPLES: list[tuple[str, int | None, str | None, str, str]] = [
         None,
         "450 4.2.0 <jane@example.org>: Recipient address rejected: Greylisted, see "
         "http://postgrey.schweikert.ch/help/example.org.html",
-        "rate_limited",
+        "greylisted",
+    ),
+    # Greylisting as the common greylisters word it (issue 8: it used to be "rate limited").
+    ("rspamd-451-4.7.1-try-again-later", None, None, "451 4.7.1 Try again later", "greylisted"),
+    ("rspamd-451-4.7.1-greylisted", 451, "4.7.1", "451 4.7.1 Greylisted, please try again later", "greylisted"),
+    (
+        "exim-451-greylisted-deferred",
+        None,
+        None,
+        "host mx.example.org [192.0.2.25]: 451 4.7.1 Greylisted: please try again in 5 minutes",
+        "greylisted",
+    ),
+    (
+        "milter-greylist-451-4.7.1",
+        None,
+        None,
+        "451 4.7.1 Greylisting in action, please come back in 00:05:00",
+        "greylisted",
+    ),
+    ("sqlgrey-450-greylisted", None, None, "450 4.7.1 Greylisted for 5 minutes (sqlgrey)", "greylisted"),
+    (
+        "exim-451-deferred-due-to-greylisting",
+        451,
+        None,
+        "451 Deferred due to greylisting. Please try again later.",
+        "greylisted",
     ),
     (
         "postfix-tls-required-not-offered",

@@ -2,10 +2,35 @@
 
 from __future__ import annotations
 
-from django.contrib.postgres.indexes import BrinIndex, HashIndex
+from django.contrib.postgres.indexes import BrinIndex, HashIndex, OpClass
 from django.db import models
+from django.db.models import F, Value
+from django.db.models.functions import Lower
+from django.db.models.lookups import Lookup
 
 from ..choices import BounceCategory, EventType
+
+
+class QueueId(models.Func):
+    """The MTA's queue id inside ``event_id``: every shipper writes ``<node>:<queue id>:…``."""
+
+    function = "split_part"
+    output_field = models.CharField()
+
+    def __init__(self, **extra):
+        super().__init__(F("event_id"), Value(":"), Value(2), **extra)
+
+
+class ILike(Lookup):
+    """``response ILIKE '%…%'`` as PostgreSQL writes it, so that the trigram index serves it
+    (Django's ``icontains`` writes ``UPPER(…) LIKE UPPER(…)``, which no index here holds)."""
+
+    lookup_name = "ilike"
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} ILIKE {rhs}", [*lhs_params, *rhs_params]
 
 
 class EmailEvent(models.Model):
@@ -43,10 +68,21 @@ class EmailEvent(models.Model):
             models.Index(fields=["recipient_domain", "time"], name="emailevent_rdomain_time"),
             # Exact Message-ID lookups only: a hash index costs ingest ~15% less than a btree here.
             HashIndex(fields=["message_id"], name="emailevent_message_id"),
+            # Event search (selectors_search): one index per kind of q, "(key, time)" so that the
+            # newest matches of a busy key come from the index in time order.
+            models.Index(fields=["sending_ip", "time"], name="emailevent_ip_time"),
+            models.Index(fields=["sender_domain", "time"], name="emailevent_sdomain_time"),
+            models.Index(OpClass(Lower("recipient"), name="text_pattern_ops"), F("time"), name="emailevent_rcpt_time"),
+            models.Index(OpClass(Lower("sender"), name="text_pattern_ops"), F("time"), name="emailevent_sender_time"),
+            models.Index(QueueId(), F("time"), name="emailevent_queue_id_time"),
+            # + emailevent_response_trgm (GIN, pg_trgm) where the server has contrib: migration 0006.
         ]
 
     def __str__(self) -> str:
         return f"{self.type} {self.recipient} @ {self.time:%Y-%m-%d %H:%M:%S}"
+
+
+EmailEvent._meta.get_field("response").register_lookup(ILike)
 
 
 class BounceRule(models.Model):
