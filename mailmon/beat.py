@@ -27,4 +27,6 @@ BEAT_SCHEDULE = {
     # Each minute queues that minute's slice of IPs (id mod MAILMON_DNSBL_INTERVAL_MINUTES):
     # every IP once per interval, the load spread evenly (docs/dnsbl.md).
     "dnsbl-check-due": every(60, "dnsbl.check_due"),
+    # Every rule against one read per source; detection within 30 s of a for-duration passing.
+    "alerts-evaluate": every(30, "alerts.evaluate"),
 }
