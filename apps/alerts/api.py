@@ -143,6 +143,7 @@ class RulePreviewApi(APIView):
 
 
 class ChannelOutputSerializer(serializers.ModelSerializer):
+    url = serializers.CharField(help_text="Empty for email channels.")
     has_secret = serializers.SerializerMethodField()
 
     class Meta:

@@ -27,7 +27,9 @@ class ChannelForm(forms.ModelForm):
 
 
 class SilenceForm(forms.Form):
-    matchers = forms.CharField(help_text="label=value pairs, comma-separated; * wildcards (rule=CPU*, subject=node:mx1)")
+    matchers = forms.CharField(
+        help_text="label=value pairs, comma-separated; * wildcards (rule=CPU*, subject=node:mx1)"
+    )
     hours = forms.FloatField(min_value=0.05, max_value=24 * 90, initial=2)
     comment = forms.CharField(max_length=2000)
 

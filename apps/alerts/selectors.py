@@ -37,7 +37,7 @@ def firing_for_metrics() -> list[tuple[str, str, str]]:
 
 
 def rule_list() -> QuerySet[Rule]:
-    return Rule.objects.prefetch_related("channels").annotate(
+    return Rule.objects.order_by("name").prefetch_related("channels").annotate(
         firing=Count("alerts", filter=Q(alerts__status=AlertStatus.FIRING))
     )
 

@@ -46,7 +46,8 @@ def history(request):
 @require_POST
 @permission_required("alerts.change_alert", raise_exception=True)
 def ack(request, pk: int):
-    services.alert_ack(alert=get_object_or_404(Alert, pk=pk), actor=request.user, comment=request.POST.get("comment", ""))
+    alert = get_object_or_404(Alert, pk=pk)
+    services.alert_ack(alert=alert, actor=request.user, comment=request.POST.get("comment", ""))
     return index(request) if request.htmx else redirect("alerts-index")
 
 
