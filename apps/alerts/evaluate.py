@@ -45,6 +45,13 @@ class SampleCache:
     def __init__(self, now: dt.datetime) -> None:
         self.now = now
         self._cache: dict[tuple, Samples] = {}
+        self._fleet: sources.Fleet | None = None
+
+    @property
+    def fleet(self) -> sources.Fleet:
+        if self._fleet is None:
+            self._fleet = sources.Fleet.read()
+        return self._fleet
 
     def _get(self, key: tuple, read) -> Samples:
         if key not in self._cache:
@@ -57,7 +64,8 @@ class SampleCache:
             found = self._get(("node",), lambda: sources.node_samples(self.now))
         elif source in EMAIL_SOURCES:
             grain, window = sources.email_grain(source, rule.group_by), rule.window_seconds
-            found = self._get(("email", grain, window), lambda: sources.email_samples(self.now, grain, window))
+            found = self._get(("email", grain, window),
+                              lambda: sources.email_samples(self.now, grain, window, self.fleet))
         elif source == Source.DNSBL_LISTED:
             found = self._get(("dnsbl",), sources.dnsbl_samples)
         elif source in (Source.INGEST_BACKLOG, Source.INGEST_REJECTED):

@@ -10,6 +10,7 @@ from collections import defaultdict
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Prefetch
 from django.utils import timezone
 
 from apps.core.audit import audit_record, snapshot
@@ -187,13 +188,15 @@ def notifications_plan(*, now: dt.datetime) -> list[int]:
     created: list[int] = []
     for kind, queryset in todo.items():
         groups: dict[Rule, list[Alert]] = defaultdict(list)
-        for alert in queryset.filter(acknowledged_at__isnull=True).select_related("rule"):
+        for alert in queryset.filter(acknowledged_at__isnull=True).select_related("rule").prefetch_related(
+            Prefetch("rule__channels", queryset=Channel.objects.filter(enabled=True), to_attr="routes")
+        ):
             if not _silenced(alert, silences):
                 groups[alert.rule].append(alert)
         stamp = "notified_at" if kind == NotificationKind.FIRING else "resolve_notified_at"
         for rule, alerts in groups.items():
             payload = message_payload(kind=kind, rule_name=rule.name, alerts=alerts)
-            for channel in rule.channels.filter(enabled=True):
+            for channel in rule.routes:
                 notification = Notification.objects.create(channel=channel, rule=rule, kind=kind, payload=payload)
                 notification.alerts.set(alerts)
                 created.append(notification.pk)

@@ -147,7 +147,23 @@ def _email_rows(sql: str, now: dt.datetime, window: int) -> list[tuple]:
         return cursor.fetchall()
 
 
-def _email_groups(grain: str, now: dt.datetime, window: int) -> dict[str, tuple[dict[str, str], _Totals]]:
+@dataclass(frozen=True, slots=True)
+class Fleet:
+    """Who is who, read once per round: node id -> (hostname, role), IP address -> pool name."""
+
+    nodes: dict[int, tuple[str, str]]
+    pools: dict[str, str]
+
+    @classmethod
+    def read(cls) -> Fleet:
+        return cls(
+            nodes={pk: (host, role) for pk, host, role in Node.objects.values_list("id", "hostname", "role")},
+            pools=dict(SendingIP.objects.filter(pool__isnull=False).values_list("address", "pool__name")),
+        )
+
+
+def _email_groups(grain: str, now: dt.datetime, window: int, fleet: Fleet | None
+                  ) -> dict[str, tuple[dict[str, str], _Totals]]:
     """{subject: (attrs, totals)} at one grain."""
     groups: dict[str, tuple[dict[str, str], _Totals]] = {}
 
@@ -160,8 +176,8 @@ def _email_groups(grain: str, now: dt.datetime, window: int) -> dict[str, tuple[
             add(f"domain:{domain}", {"domain": domain}, row)
         return groups
     rows = _email_rows(_email_sql(table_name("flow", "ip", "5m"), "node_id, host(sending_ip)"), now, window)
-    nodes = {pk: (hostname, role) for pk, hostname, role in Node.objects.values_list("id", "hostname", "role")}
-    pools = dict(SendingIP.objects.filter(pool__isnull=False).values_list("address", "pool__name"))
+    fleet = fleet or Fleet.read()
+    nodes, pools = fleet.nodes, fleet.pools
     for node_id, ip, *row in rows:
         hostname, role = nodes.get(node_id, (str(node_id), ""))
         if grain == GroupBy.FLEET:
@@ -177,9 +193,9 @@ def _email_groups(grain: str, now: dt.datetime, window: int) -> dict[str, tuple[
     return groups
 
 
-def email_samples(now: dt.datetime, grain: str, window: int) -> Samples:
+def email_samples(now: dt.datetime, grain: str, window: int, fleet: Fleet | None = None) -> Samples:
     out: Samples = defaultdict(list)
-    for subject, (attrs, t) in _email_groups(grain, now, window).items():
+    for subject, (attrs, t) in _email_groups(grain, now, window, fleet).items():
         if t.sent:
             out[Source.EMAIL_BOUNCE_RATE].append(Sample(subject, 100 * t.bounced / t.sent, t.sent, attrs))
             out[Source.EMAIL_DEFERRAL_RATE].append(Sample(subject, 100 * t.deferred / t.sent, t.sent, attrs))
