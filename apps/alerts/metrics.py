@@ -16,7 +16,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 
 from .choices import GroupBy, Source
 from .selectors import firing_for_metrics
-from .sources import email_samples, ingest_samples, node_samples
+from .sources import EmailNeeds, email_samples, ingest_samples, node_samples
 
 FIRING = "mailmon_alert_firing"
 EMAIL_WINDOW = 900
@@ -54,7 +54,8 @@ def collect() -> Iterable[Metric]:
         for sample in nodes.get(source, ()):
             gauge.add_metric([sample.attrs["node"], sample.attrs["role"]], sample.value)
         yield gauge
-    email = email_samples(now, GroupBy.NODE, EMAIL_WINDOW)
+    needs = EmailNeeds({GroupBy.NODE: frozenset({EMAIL_WINDOW})}, frozenset({EMAIL_WINDOW}))
+    email = email_samples(now, needs)[(GroupBy.NODE, EMAIL_WINDOW)]
     sent = GaugeMetricFamily(EMAIL_SENT, "Messages sent (delivered, bounced, deferred, rejected), last 15 minutes",
                              labels=["node"])
     for sample in email.get(Source.EMAIL_BOUNCE_RATE, ()):

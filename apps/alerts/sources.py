@@ -26,6 +26,7 @@ from apps.events.selectors import SENT_TYPES, hist_percentile
 from apps.ips.models import SendingIP
 from apps.nodes.choices import NodeStatus
 from apps.nodes.models import Node, NodeMetric
+from apps.pools.models import IpPool
 
 from .choices import GroupBy, Source
 
@@ -103,108 +104,143 @@ def node_samples(now: dt.datetime) -> Samples:
     return out
 
 
-# --- email statistics from the rollups: one query per (window, cut) ---
+# --- email statistics from the rollups: one query per cut for every window and grain ---
 
 _SENT_SQL = " + ".join(f"n_{t}" for t in SENT_TYPES)
+# GROUPING(node_id, ip, pool) of each grain's grouping set (a bit is set when the column is not grouped).
+_IP_CUT_SETS = {GroupBy.FLEET: ("()", 7), GroupBy.NODE: ("(node_id)", 3),
+                GroupBy.IP: ("(node_id, ip, pool)", 0), GroupBy.POOL: ("(pool)", 6)}
 
 
-def _email_sql(table: str, keys: str) -> str:
-    now_filter = "FILTER (WHERE bucket >= %(start)s)"
-    hist = ", ".join(f"coalesce(sum({h}) {now_filter}, 0)" for h in HIST_FIELDS)
+@dataclass(frozen=True, slots=True)
+class EmailNeeds:
+    """What the email rules of a round ask for: windows per grain, and the windows needing p95."""
+
+    grains: dict[str, frozenset[int]]
+    p95_windows: frozenset[int] = frozenset()
+
+    def windows(self) -> list[int]:
+        return sorted(set().union(*self.grains.values())) if self.grains else []
+
+
+def _aggregates(windows: list[int], p95_windows: frozenset[int]) -> str:
+    columns = []
+    for i, _window in enumerate(windows):
+        now_f = f"FILTER (WHERE bucket >= %(s{i})s)"
+        week_f = f"FILTER (WHERE bucket >= %(ws{i})s AND bucket < %(we{i})s)"
+        columns += [f"coalesce(sum({_SENT_SQL}) {now_f}, 0)", f"coalesce(sum(n_bounced) {now_f}, 0)",
+                    f"coalesce(sum(n_deferred) {now_f}, 0)", f"coalesce(sum({_SENT_SQL}) {week_f}, 0)"]
+        if _window in p95_windows:
+            columns += [f"coalesce(sum({h}) {now_f}, 0)" for h in HIST_FIELDS]
+    return ",\n  ".join(columns)
+
+
+def _params(now: dt.datetime, windows: list[int]) -> dict[str, dt.datetime]:
+    params = {}
+    for i, window in enumerate(windows):
+        span = dt.timedelta(seconds=window)
+        params |= {f"s{i}": now - span, f"ws{i}": now - WEEK - span, f"we{i}": now - WEEK}
+    params["first"] = now - dt.timedelta(seconds=max(windows))
+    params["week_first"] = now - WEEK - dt.timedelta(seconds=max(windows))
+    params["week_last"] = now - WEEK
+    return params
+
+
+_RANGE = "(bucket >= %(first)s OR (bucket >= %(week_first)s AND bucket < %(week_last)s))"
+
+
+def _ip_cut_sql(grains: list[str], aggregates: str) -> str:
+    # GROUPING() needs every column it names in some set: the IP set is always there.
+    sets = ", ".join(_IP_CUT_SETS[g][0] for g in {*grains, GroupBy.IP})
     return f"""
-SELECT {keys},
-  coalesce(sum({_SENT_SQL}) {now_filter}, 0),
-  coalesce(sum(n_bounced) {now_filter}, 0),
-  coalesce(sum(n_deferred) {now_filter}, 0),
-  coalesce(sum({_SENT_SQL}) FILTER (WHERE bucket >= %(week_start)s AND bucket < %(week_end)s), 0),
-  {hist}
-FROM {table}
-WHERE bucket >= %(start)s OR (bucket >= %(week_start)s AND bucket < %(week_end)s)
-GROUP BY {keys}
+SELECT GROUPING(node_id, ip, pool), node_id, ip, pool,
+  {aggregates}
+FROM (SELECT r.*, host(r.sending_ip) AS ip, p.name AS pool
+      FROM {table_name("flow", "ip", "5m")} r
+      LEFT JOIN {SendingIP._meta.db_table} s ON s.address = r.sending_ip
+      LEFT JOIN {IpPool._meta.db_table} p ON p.id = s.pool_id
+      WHERE {_RANGE}) r
+GROUP BY GROUPING SETS ({sets})
 """
 
 
-class _Totals:
-    __slots__ = ("sent", "bounced", "deferred", "week", "hist")
-
-    def __init__(self) -> None:
-        self.sent = self.bounced = self.deferred = self.week = 0
-        self.hist = [0] * len(HIST_FIELDS)
-
-    def add(self, row: tuple) -> None:
-        self.sent += row[0]
-        self.bounced += row[1]
-        self.deferred += row[2]
-        self.week += row[3]
-        self.hist = [a + b for a, b in zip(self.hist, row[4:], strict=True)]
+def _domain_cut_sql(aggregates: str) -> str:
+    return f"""
+SELECT recipient_domain, {aggregates}
+FROM {table_name("flow", "recipient", "5m")} WHERE {_RANGE}
+GROUP BY recipient_domain
+"""
 
 
-def _email_rows(sql: str, now: dt.datetime, window: int) -> list[tuple]:
-    span = dt.timedelta(seconds=window)
-    params = {"start": now - span, "week_start": now - WEEK - span, "week_end": now - WEEK}
+def _fetch(sql: str, params: dict) -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
 
 
-@dataclass(frozen=True, slots=True)
-class Fleet:
-    """Who is who, read once per round: node id -> (hostname, role), IP address -> pool name."""
-
-    nodes: dict[int, tuple[str, str]]
-    pools: dict[str, str]
-
-    @classmethod
-    def read(cls) -> Fleet:
-        return cls(
-            nodes={pk: (host, role) for pk, host, role in Node.objects.values_list("id", "hostname", "role")},
-            pools=dict(SendingIP.objects.filter(pool__isnull=False).values_list("address", "pool__name")),
-        )
-
-
-def _email_groups(grain: str, now: dt.datetime, window: int, fleet: Fleet | None
-                  ) -> dict[str, tuple[dict[str, str], _Totals]]:
-    """{subject: (attrs, totals)} at one grain."""
-    groups: dict[str, tuple[dict[str, str], _Totals]] = {}
-
-    def add(subject: str, attrs: dict[str, str], row: tuple) -> None:
-        groups.setdefault(subject, (attrs, _Totals()))[1].add(row)
-
-    if grain == GroupBy.DOMAIN:
-        sql = _email_sql(table_name("flow", "recipient", "5m"), "recipient_domain")
-        for domain, *row in _email_rows(sql, now, window):
-            add(f"domain:{domain}", {"domain": domain}, row)
-        return groups
-    rows = _email_rows(_email_sql(table_name("flow", "ip", "5m"), "node_id, host(sending_ip)"), now, window)
-    fleet = fleet or Fleet.read()
-    nodes, pools = fleet.nodes, fleet.pools
-    for node_id, ip, *row in rows:
-        hostname, role = nodes.get(node_id, (str(node_id), ""))
-        if grain == GroupBy.FLEET:
-            add("fleet", {}, row)
-        elif grain == GroupBy.NODE:
-            add(f"node:{hostname}", {"node": hostname, "role": role}, row)
-        elif ip is None:
-            continue
-        elif grain == GroupBy.IP:
-            add(f"ip:{ip}", {"ip": ip, "node": hostname, "role": role, "pool": pools.get(ip, "")}, row)
-        elif ip in pools:
-            add(f"pool:{pools[ip]}", {"pool": pools[ip]}, row)
-    return groups
-
-
-def email_samples(now: dt.datetime, grain: str, window: int, fleet: Fleet | None = None) -> Samples:
-    out: Samples = defaultdict(list)
-    for subject, (attrs, t) in _email_groups(grain, now, window, fleet).items():
-        if t.sent:
-            out[Source.EMAIL_BOUNCE_RATE].append(Sample(subject, 100 * t.bounced / t.sent, t.sent, attrs))
-            out[Source.EMAIL_DEFERRAL_RATE].append(Sample(subject, 100 * t.deferred / t.sent, t.sent, attrs))
-        p95 = hist_percentile(t.hist, 0.95)
+def _append(out: Samples, subject: str, attrs: dict[str, str], values: tuple, with_hist: bool) -> None:
+    sent, bounced, deferred, week = values[:4]
+    if sent:
+        out[Source.EMAIL_BOUNCE_RATE].append(Sample(subject, 100 * bounced / sent, sent, attrs))
+        out[Source.EMAIL_DEFERRAL_RATE].append(Sample(subject, 100 * deferred / sent, sent, attrs))
+    if with_hist:
+        p95 = hist_percentile(list(values[4:]), 0.95)
         if p95 is not None:
-            out[Source.EMAIL_DELIVERY_P95].append(Sample(subject, p95 / 1000, t.sent, attrs))
-        if t.week:
-            drop = max(0.0, 100 * (1 - t.sent / t.week))
-            out[Source.EMAIL_VOLUME_DROP].append(Sample(subject, drop, t.week, attrs))
+            out[Source.EMAIL_DELIVERY_P95].append(Sample(subject, p95 / 1000, sent, attrs))
+    if week:
+        out[Source.EMAIL_VOLUME_DROP].append(Sample(subject, max(0.0, 100 * (1 - sent / week)), week, attrs))
+
+
+def _split(row: tuple, windows: list[int], p95_windows: frozenset[int]) -> dict[int, tuple]:
+    """The aggregate columns of a row, per window."""
+    parts, at = {}, 0
+    for window in windows:
+        width = 4 + (len(HIST_FIELDS) if window in p95_windows else 0)
+        parts[window] = row[at:at + width]
+        at += width
+    return parts
+
+
+def _ip_subject(grain: str, node: tuple[str, str] | None, ip: str | None, pool: str | None):
+    hostname, role = node or ("", "")
+    if grain == GroupBy.FLEET:
+        return "fleet", {}
+    if grain == GroupBy.NODE:
+        return f"node:{hostname}", {"node": hostname, "role": role}
+    if grain == GroupBy.IP:
+        return (f"ip:{ip}", {"ip": ip, "node": hostname, "role": role, "pool": pool or ""}) if ip else (None, None)
+    return (f"pool:{pool}", {"pool": pool}) if pool else (None, None)
+
+
+def email_samples(now: dt.datetime, needs: EmailNeeds) -> dict[tuple[str, int], Samples]:
+    """{(grain, window): samples} for every grain and window ``needs`` names: one query per cut."""
+    windows = needs.windows()
+    out: dict[tuple[str, int], Samples] = {(g, w): defaultdict(list) for g, ws in needs.grains.items() for w in ws}
+    if not windows:
+        return out
+    aggregates = _aggregates(windows, needs.p95_windows)
+    params = _params(now, windows)
+    if GroupBy.DOMAIN in needs.grains:
+        for domain, *row in _fetch(_domain_cut_sql(aggregates), params):
+            for window, values in _split(tuple(row), windows, needs.p95_windows).items():
+                if window in needs.grains[GroupBy.DOMAIN]:
+                    _append(out[(GroupBy.DOMAIN, window)], f"domain:{domain}", {"domain": domain}, values,
+                            window in needs.p95_windows)
+    grains = [g for g in _IP_CUT_SETS if g in needs.grains]
+    if not grains:
+        return out
+    by_set = {_IP_CUT_SETS[g][1]: g for g in grains}
+    nodes = {pk: (host, role) for pk, host, role in Node.objects.values_list("id", "hostname", "role")}
+    for grouping, node_id, ip, pool, *row in _fetch(_ip_cut_sql(grains, aggregates), params):
+        grain = by_set.get(grouping)
+        if grain is None:  # the IP set, when no rule asked for it
+            continue
+        subject, attrs = _ip_subject(grain, nodes.get(node_id, (str(node_id), "")), ip, pool)
+        if subject is None:
+            continue
+        for window, values in _split(tuple(row), windows, needs.p95_windows).items():
+            if window in needs.grains[grain]:
+                _append(out[(grain, window)], subject, attrs, values, window in needs.p95_windows)
     return out
 
 
