@@ -153,7 +153,9 @@ def step(alert: Alert | None, rule: Rule, sample: Sample | None, now: dt.datetim
 def _step_rule(rule: Rule, found: Iterable[Sample], active: dict[str, Alert], now: dt.datetime, result, writes):
     by_subject = {s.subject: s for s in found}
     result.samples += len(by_subject)
-    for subject in by_subject.keys() | active.keys():
+    # Only subjects with an alert or past the threshold can change state: skip the rest cheaply.
+    holding = {subject for subject, sample in by_subject.items() if rule.holds(sample.value)}
+    for subject in holding | active.keys():
         alert, what = step(active.get(subject), rule, by_subject.get(subject), now)
         if what == "new":
             writes["create"].append(alert)

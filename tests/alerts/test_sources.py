@@ -82,3 +82,19 @@ def test_the_default_rule_set_installs_valid_rules():
     bounce = rules["email.bounce_rate"]
     assert (bounce.threshold, bounce.window_seconds, bounce.min_volume) == (5, 900, 200)
     assert (rules["node.service_down"].for_seconds, rules["node.service_down"].severity) == (120, "critical")
+
+
+def test_one_round_judges_several_grains_and_windows_from_one_read_per_cut():
+    node = NodeFactory(hostname="mta1.example.net")
+    now = timezone.now()
+    slow = [event(time=now - dt.timedelta(minutes=2), node_id=node.pk, recipient_domain="slow.example",
+                  delay_ms=120_000) for _ in range(20)]
+    week_ago = [event(time=now - dt.timedelta(days=7, minutes=2), node_id=node.pk) for _ in range(100)]
+    store_events(slow + week_ago)
+    RuleFactory(name="p95 per domain", source="email.delivery_p95", threshold=60, for_seconds=0, group_by="domain")
+    RuleFactory(name="drop per node", source="email.volume_drop", threshold=50, for_seconds=0, group_by="node",
+                window_seconds=1800, min_volume=50)
+    RuleFactory(name="fleet bounces", source="email.bounce_rate", threshold=1, for_seconds=0, group_by="fleet")
+    evaluate_round(now=now)
+    fired = {(a.rule.name, a.subject, round(a.value)) for a in Alert.objects.firing().select_related("rule")}
+    assert fired == {("p95 per domain", "domain:slow.example", 117), ("drop per node", "node:mta1.example.net", 80)}
