@@ -9,6 +9,7 @@ import datetime as dt
 from collections import defaultdict
 from typing import Any
 
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Prefetch
 from django.utils import timezone
@@ -17,6 +18,7 @@ from apps.core.audit import audit_record, snapshot
 from apps.core.live import broadcast
 
 from .choices import AlertStatus, NotificationKind, NotificationStatus
+from .context_processors import BADGE_CACHE_KEY
 from .evaluate import RoundResult, SampleCache, evaluate_round
 from .models import Alert, Channel, Notification, NotificationAttempt, Rule, Silence
 from .notify import DeliveryError, deliver, message_payload
@@ -26,6 +28,9 @@ RULE_FIELDS = [
     "scope", "group_by", "labels", "hysteresis", "resolve_seconds", "enabled",
 ]
 CHANNEL_FIELDS = ["name", "kind", "url", "to", "enabled", "alertmanager"]
+# The navigation badge reads the firing count from the cache (no query per page); every
+# evaluation round (30 s) and acknowledgement refreshes it.
+BADGE_TTL = 300
 
 
 def _public(obj, fields: list[str]) -> dict[str, Any]:
@@ -210,12 +215,18 @@ def evaluation_run(*, now: dt.datetime | None = None) -> RoundResult:
     with transaction.atomic():
         ids = notifications_plan(now=result.evaluated_at)
         _dispatch(ids)
-    if result.fired or result.resolved:
-        _broadcast_changes()
+    _broadcast_changes(changed=bool(result.fired or result.resolved))
     return result
 
 
-def _broadcast_changes() -> None:
+def _broadcast_changes(*, changed: bool = True) -> None:
+    """Refresh the navigation badge's count (cache) and, when something changed, tell live pages."""
     from .selectors import firing_counts
 
-    transaction.on_commit(lambda: broadcast("alerts", "changed", firing_counts()))
+    def publish() -> None:
+        counts = firing_counts()
+        cache.set(BADGE_CACHE_KEY, counts["firing"], BADGE_TTL)
+        if changed:
+            broadcast("alerts", "changed", counts)
+
+    transaction.on_commit(publish)

@@ -6,8 +6,10 @@ import pytest
 from django.utils import timezone
 
 from apps.alerts.models import Alert, Channel, Notification, Rule, Silence
+from apps.alerts.services import evaluation_run
+from tests.nodes.factories import NodeFactory
 
-from .factories import ChannelFactory, RuleFactory
+from .factories import ChannelFactory, RuleFactory, report
 
 pytestmark = pytest.mark.django_db
 
@@ -18,10 +20,17 @@ def _firing(rule, subject="node:mx1.example.net", severity="critical") -> Alert:
                                 pending_since=now, fired_at=now, evaluated_at=now, value=97)
 
 
-def test_the_active_page_lists_firing_alerts_with_severity_and_the_nav_badge_counts_them(viewer_client):
-    _firing(RuleFactory(name="cpu hot"))
+def test_the_active_page_lists_firing_alerts_with_severity_and_the_nav_badge_counts_them(
+    viewer_client, django_capture_on_commit_callbacks
+):
+    RuleFactory(name="cpu hot", for_seconds=0, severity="critical")
+    report(NodeFactory(hostname="mx1.example.net"), timezone.now(), cpu_percent=97)
+    assert 'id="alerts-firing-badge"' not in viewer_client.get("/alerts/").content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        evaluation_run()
     body = viewer_client.get("/alerts/").content.decode()
-    assert "cpu hot" in body and "sev-critical" in body and 'id="alerts-firing-badge"' in body
+    assert "cpu hot" in body and "sev-critical" in body
+    assert 'id="alerts-firing-badge" title="alerts firing">1<' in body
     assert 'data-count="firing">1<' in body
     assert 'data-action="ack"' not in body  # a viewer cannot acknowledge
 

@@ -45,6 +45,6 @@ def test_navigation_names_every_module(viewer_client):
 
 
 def test_a_module_not_built_yet_says_so(viewer_client):
-    response = viewer_client.get("/alerts/")
+    response = viewer_client.get("/reports/")
     assert response.status_code == 200
     assert b"Not built yet" in response.content
