@@ -199,13 +199,14 @@ def notifications_plan(*, now: dt.datetime) -> list[int]:
             if not _silenced(alert, silences):
                 groups[alert.rule].append(alert)
         stamp = "notified_at" if kind == NotificationKind.FIRING else "resolve_notified_at"
+        told = [a.pk for alerts in groups.values() for a in alerts]
+        Alert.objects.filter(pk__in=told).update(**{stamp: now})  # one UPDATE for every rule's alerts
         for rule, alerts in groups.items():
             payload = message_payload(kind=kind, rule_name=rule.name, alerts=alerts)
             for channel in rule.routes:
                 notification = Notification.objects.create(channel=channel, rule=rule, kind=kind, payload=payload)
                 notification.alerts.set(alerts)
                 created.append(notification.pk)
-            Alert.objects.filter(pk__in=[a.pk for a in alerts]).update(**{stamp: now})
     return created
 
 
