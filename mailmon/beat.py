@@ -40,4 +40,6 @@ BEAT_SCHEDULE = {
         "schedule": crontab(minute=20, hour=0),
         "options": {"expires": 23 * 3600},
     },
+    # Every rule against one read per source; detection within 30 s of a for-duration passing.
+    "alerts-evaluate": every(30, "alerts.evaluate"),
 }

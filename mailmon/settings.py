@@ -197,6 +197,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "apps.core.context_processors.navigation",
+                "apps.alerts.context_processors.alerts_badge",
             ],
         },
     },
@@ -338,6 +339,18 @@ MAILMON_NODE_APPROVAL_REQUIRED = envbool("MAILMON_NODE_APPROVAL_REQUIRED", False
 MAILMON_HEARTBEAT_MAX_AGE = envfloat("MAILMON_HEARTBEAT_MAX_AGE", 120.0, minimum=1, maximum=86400)
 # Seconds without an agent report before a node is offline.
 MAILMON_NODE_SILENT_AFTER = envint("MAILMON_NODE_SILENT_AFTER", 60, minimum=1, maximum=86400)
+
+# --- Alerting (docs/alerts.md) and the portal's outgoing mail (email channels) ---
+MAILMON_PUBLIC_URL = envstr("MAILMON_PUBLIC_URL", "http://localhost:8000")  # links in notifications
+MAILMON_ALERTS_MAX_RETRIES = envint("MAILMON_ALERTS_MAX_RETRIES", 5, minimum=0, maximum=50)  # per notification
+MAILMON_ALERTS_RETRY_BACKOFF_MAX = envint("MAILMON_ALERTS_RETRY_BACKOFF_MAX", 600, minimum=1, maximum=86400)
+EMAIL_HOST = envstr("EMAIL_HOST", "localhost")
+EMAIL_PORT = envint("EMAIL_PORT", 25, minimum=1, maximum=65535)
+EMAIL_HOST_USER = envstr("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = envstr("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = envbool("EMAIL_USE_SSL", False)
+DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "mailmon@localhost")
 
 # --- Security: harmless in development, so they hold everywhere ---
 SESSION_COOKIE_HTTPONLY = True

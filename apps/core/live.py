@@ -14,7 +14,7 @@ from channels.layers import get_channel_layer
 
 log = logging.getLogger(__name__)
 
-STREAMS = ("fleet", "events", "dnsbl")
+STREAMS = ("fleet", "events", "dnsbl", "alerts")
 
 
 class LiveMessage(TypedDict):

@@ -8,7 +8,7 @@ scrape time. Nothing here keeps per-process state.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -27,6 +27,16 @@ def declare_counter(name: str, help_text: str) -> None:
 
 STACK_RESTARTS = "mailmon_stack_restarts_total"
 declare_counter(STACK_RESTARTS, "Processes run_stack restarted after they died, by process")
+
+
+# Gauges that module apps add at scrape time (core imports no module app): register a
+# function returning metric families, e.g. in the app's ``ready()``.
+COLLECTORS: list[Callable[[], Iterable[Metric]]] = []
+
+
+def register_collector(collect: Callable[[], Iterable[Metric]]) -> None:
+    if collect not in COLLECTORS:
+        COLLECTORS.append(collect)
 
 
 def counter_inc(name: str, amount: int = 1, **labels: str) -> None:
@@ -80,6 +90,9 @@ class _Collector:
         yield from collect_health()
         with contextlib.suppress(Exception):  # Redis down: mailmon_component_up says so
             yield from collect_counters()
+        for collect in COLLECTORS:
+            with contextlib.suppress(Exception):  # database down: mailmon_component_up says so
+                yield from collect()
 
 
 def render() -> bytes:

@@ -30,10 +30,12 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from apps.alerts.models import Alert
 from apps.core import timeseries
 from apps.core.roles import ADMIN, OPERATOR, VIEWER
 from apps.nodes.models import NodeMetric
 from apps.pools.models import IpPool
+from tests.alerts.factories import ChannelFactory, RuleFactory
 from tests.core.factories import UserFactory, make_agent_key
 from tests.events.factories import random_events, store_events
 from tests.ips.factories import SendingIPFactory
@@ -101,6 +103,30 @@ def known_cases(fleet) -> dict:
         "DELETE /api/v1/ips/pools/{id}": lambda: {"path_parameters": _pool("bulk")},
         "GET /api/v1/nodes/{hostname}": {"path_parameters": {"hostname": "mta-1.example.net"}},
         "GET /api/v1/nodes/{hostname}/metrics": {"path_parameters": {"hostname": "mta-1.example.net"}},
+        # Alerts: rows with these ids exist (fixture ``fleet``); a rule named by a scope and bodies a
+        # random generator seldom gets right (scope syntax, a future ends_at).
+        "GET /api/v1/alerts/rules/{id}": {"path_parameters": {"id": 900001}},
+        "PUT /api/v1/alerts/rules/{id}": {
+            "path_parameters": {"id": 900001}, "media_type": "application/json",
+            "body": {"name": "fuzz rule", "source": "node.cpu", "condition": ">", "threshold": 90, "scope": "fleet"},
+        },
+        "DELETE /api/v1/alerts/rules/{id}": {"path_parameters": {"id": 900002}},
+        "POST /api/v1/alerts/rules/{id}/preview": {"path_parameters": {"id": 900001}},
+        "POST /api/v1/alerts/rules": {
+            "media_type": "application/json",
+            "body": {"name": "fuzz new rule", "source": "node.queue", "condition": ">", "threshold": 1000,
+                     "scope": "role:postfix"},
+        },
+        "POST /api/v1/alerts/channels": {
+            "media_type": "application/json",
+            "body": {"name": "fuzz channel", "kind": "webhook", "url": "https://hooks.example.net/x", "secret": "k"},
+        },
+        "POST /api/v1/alerts/channels/{id}/test": {"path_parameters": {"id": 900001}},
+        "POST /api/v1/alerts/{id}/ack": {"path_parameters": {"id": 900001}},
+        "POST /api/v1/alerts/silences": {
+            "media_type": "application/json",
+            "body": {"matchers": {"rule": "CPU*"}, "ends_at": "2999-01-01T00:00:00Z", "comment": "fuzz"},
+        },
     }
 
 pytestmark = pytest.mark.django_db
@@ -119,6 +145,11 @@ def fleet(db):
     timeseries.ensure_partitions(NodeMetric._meta.db_table, [now.date(), (now - dt.timedelta(hours=1)).date()])
     for minutes in (50, 20, 2):
         NodeMetric.objects.create(node=nodes[0], time=now - dt.timedelta(minutes=minutes), queue_size=minutes)
+    rule = RuleFactory(pk=900001, name="fuzz cpu")
+    RuleFactory(pk=900002, name="fuzz doomed")
+    ChannelFactory(pk=900001, name="fuzz hook")
+    Alert.objects.create(pk=900001, rule=rule, subject="node:mta-1.example.net", status="firing",
+                         severity="warning", pending_since=now, fired_at=now, evaluated_at=now)
     return nodes
 
 

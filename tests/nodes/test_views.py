@@ -63,6 +63,6 @@ def test_navigation_leaves_out_pages_the_user_may_not_see(client, db):
 
 
 def test_a_module_not_built_yet_says_so(viewer_client):
-    response = viewer_client.get("/alerts/")
+    response = viewer_client.get("/reports/")
     assert response.status_code == 200
     assert b"Not built yet" in response.content

@@ -1,0 +1,284 @@
+"""What the rules are evaluated against: one bulk read per source family, never per rule × subject.
+
+Each reader returns ``{source: [Sample, …]}`` for every subject it knows. A sample carries the
+attributes scopes filter on (``node``, ``role``, ``ip``, ``pool``, ``domain``) and, for the
+email sources, the ``volume`` (messages sent in the window) that ``min_volume`` is judged on.
+Email figures come from the 5-minute rollups (node + IP cut, recipient-domain cut): one
+query per (window, cut) however many rules share it; the same query also reads the window a
+week earlier for ``email.volume_drop``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.db import connection
+from django.db.models import Sum
+
+from apps.dnsbl.choices import Outcome
+from apps.dnsbl.models import DnsblAutoPause, DnsblState
+from apps.events.models import IngestBatch
+from apps.events.models.rollups import HIST_FIELDS, table_name
+from apps.events.selectors import SENT_TYPES, hist_percentile
+from apps.ips.models import SendingIP
+from apps.nodes.choices import NodeStatus
+from apps.nodes.models import Node, NodeMetric
+from apps.pools.models import IpPool
+
+from .choices import GroupBy, Source
+
+NODE_SOURCES = {
+    Source.NODE_CPU, Source.NODE_MEMORY_AVAILABLE, Source.NODE_DISK_FREE, Source.NODE_LOAD,
+    Source.NODE_QUEUE, Source.NODE_SERVICE_DOWN, Source.NODE_OFFLINE,
+}
+EMAIL_SOURCES = {
+    Source.EMAIL_BOUNCE_RATE, Source.EMAIL_DEFERRAL_RATE, Source.EMAIL_DELIVERY_P95, Source.EMAIL_VOLUME_DROP,
+}
+# A node's latest report counts while it is at most this old (older: the node is offline).
+METRIC_MAX_AGE = dt.timedelta(minutes=10)
+WEEK = dt.timedelta(days=7)
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    subject: str
+    value: float
+    volume: int | None = None
+    attrs: dict[str, str] = field(default_factory=dict)
+
+
+Samples = dict[str, list[Sample]]
+
+
+def email_grain(source: str, group_by: str) -> str:
+    return group_by or GroupBy.IP if source in EMAIL_SOURCES else ""
+
+
+# --- node metrics and status: one query (latest report per node) ---
+
+_NODE_SQL = f"""
+SELECT n.hostname, n.role, n.status, m.cpu_percent, m.memory_percent, m.disks, m.load1, m.queue_size, m.services
+FROM {Node._meta.db_table} n
+LEFT JOIN LATERAL (
+    SELECT * FROM {NodeMetric._meta.db_table} x
+    WHERE x.node_id = n.id AND x.time >= %s ORDER BY x.time DESC LIMIT 1
+) m ON true
+WHERE n.approved AND n.status <> %s
+"""
+
+
+def _json(value):
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _disk_free(disks: dict | None) -> float | None:
+    free = [100 - d["used_percent"] for d in (disks or {}).values()
+            if isinstance(d, dict) and isinstance(d.get("used_percent"), int | float)]
+    return min(free) if free else None
+
+
+def node_samples(now: dt.datetime) -> Samples:
+    out: Samples = defaultdict(list)
+    with connection.cursor() as cursor:
+        cursor.execute(_NODE_SQL, [now - METRIC_MAX_AGE, NodeStatus.MAINTENANCE])
+        rows = cursor.fetchall()
+    for hostname, role, status, cpu, memory, disks, load1, queue, services in rows:
+        disks, services = _json(disks), _json(services)
+        attrs = {"node": hostname, "role": role}
+        subject = f"node:{hostname}"
+        out[Source.NODE_OFFLINE].append(Sample(subject, 1.0 if status == NodeStatus.OFFLINE else 0.0, attrs=attrs))
+        values = {
+            Source.NODE_CPU: cpu,
+            Source.NODE_MEMORY_AVAILABLE: None if memory is None else 100 - memory,
+            Source.NODE_DISK_FREE: _disk_free(disks),
+            Source.NODE_LOAD: load1,
+            Source.NODE_QUEUE: queue,
+            Source.NODE_SERVICE_DOWN: None if services is None else sum(1 for up in services.values() if not up),
+        }
+        for source, value in values.items():
+            if value is not None:
+                out[source].append(Sample(subject, float(value), attrs=attrs))
+    return out
+
+
+# --- email statistics from the rollups: one query per cut for every window and grain ---
+
+_SENT_SQL = " + ".join(f"n_{t}" for t in SENT_TYPES)
+# GROUPING(node_id, ip, pool) of each grain's grouping set (a bit is set when the column is not grouped).
+_IP_CUT_SETS = {GroupBy.FLEET: ("()", 7), GroupBy.NODE: ("(node_id)", 3),
+                GroupBy.IP: ("(node_id, ip, pool)", 0), GroupBy.POOL: ("(pool)", 6)}
+
+
+@dataclass(frozen=True, slots=True)
+class EmailNeeds:
+    """What the email rules of a round ask for: windows per grain, and the windows needing p95."""
+
+    grains: dict[str, frozenset[int]]
+    p95_windows: frozenset[int] = frozenset()
+
+    def windows(self) -> list[int]:
+        return sorted(set().union(*self.grains.values())) if self.grains else []
+
+
+def _aggregates(windows: list[int], p95_windows: frozenset[int]) -> str:
+    columns = []
+    for i, _window in enumerate(windows):
+        now_f = f"FILTER (WHERE bucket >= %(s{i})s)"
+        week_f = f"FILTER (WHERE bucket >= %(ws{i})s AND bucket < %(we{i})s)"
+        columns += [f"coalesce(sum({_SENT_SQL}) {now_f}, 0)", f"coalesce(sum(n_bounced) {now_f}, 0)",
+                    f"coalesce(sum(n_deferred) {now_f}, 0)", f"coalesce(sum({_SENT_SQL}) {week_f}, 0)"]
+        if _window in p95_windows:
+            columns += [f"coalesce(sum({h}) {now_f}, 0)" for h in HIST_FIELDS]
+    return ",\n  ".join(columns)
+
+
+def _params(now: dt.datetime, windows: list[int]) -> dict[str, dt.datetime]:
+    params = {}
+    for i, window in enumerate(windows):
+        span = dt.timedelta(seconds=window)
+        params |= {f"s{i}": now - span, f"ws{i}": now - WEEK - span, f"we{i}": now - WEEK}
+    params["first"] = now - dt.timedelta(seconds=max(windows))
+    params["week_first"] = now - WEEK - dt.timedelta(seconds=max(windows))
+    params["week_last"] = now - WEEK
+    return params
+
+
+_RANGE = "(bucket >= %(first)s OR (bucket >= %(week_first)s AND bucket < %(week_last)s))"
+
+
+def _ip_cut_sql(grains: list[str], aggregates: str) -> str:
+    # GROUPING() needs every column it names in some set: the IP set is always there.
+    sets = ", ".join(_IP_CUT_SETS[g][0] for g in {*grains, GroupBy.IP})
+    return f"""
+SELECT GROUPING(node_id, ip, pool), node_id, ip, pool,
+  {aggregates}
+FROM (SELECT r.*, host(r.sending_ip) AS ip, p.name AS pool
+      FROM {table_name("flow", "ip", "5m")} r
+      LEFT JOIN {SendingIP._meta.db_table} s ON s.address = r.sending_ip
+      LEFT JOIN {IpPool._meta.db_table} p ON p.id = s.pool_id
+      WHERE {_RANGE}) r
+GROUP BY GROUPING SETS ({sets})
+"""
+
+
+def _domain_cut_sql(aggregates: str) -> str:
+    return f"""
+SELECT recipient_domain, {aggregates}
+FROM {table_name("flow", "recipient", "5m")} WHERE {_RANGE}
+GROUP BY recipient_domain
+"""
+
+
+def _fetch(sql: str, params: dict) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _append(out: Samples, subject: str, attrs: dict[str, str], values: tuple, with_hist: bool) -> None:
+    sent, bounced, deferred, week = values[:4]
+    if sent:
+        out[Source.EMAIL_BOUNCE_RATE].append(Sample(subject, 100 * bounced / sent, sent, attrs))
+        out[Source.EMAIL_DEFERRAL_RATE].append(Sample(subject, 100 * deferred / sent, sent, attrs))
+    if with_hist:
+        p95 = hist_percentile(list(values[4:]), 0.95)
+        if p95 is not None:
+            out[Source.EMAIL_DELIVERY_P95].append(Sample(subject, p95 / 1000, sent, attrs))
+    if week:
+        out[Source.EMAIL_VOLUME_DROP].append(Sample(subject, max(0.0, 100 * (1 - sent / week)), week, attrs))
+
+
+def _split(row: tuple, windows: list[int], p95_windows: frozenset[int]) -> dict[int, tuple]:
+    """The aggregate columns of a row, per window."""
+    parts, at = {}, 0
+    for window in windows:
+        width = 4 + (len(HIST_FIELDS) if window in p95_windows else 0)
+        parts[window] = row[at:at + width]
+        at += width
+    return parts
+
+
+def _ip_subject(grain: str, node: tuple[str, str] | None, ip: str | None, pool: str | None):
+    hostname, role = node or ("", "")
+    if grain == GroupBy.FLEET:
+        return "fleet", {}
+    if grain == GroupBy.NODE:
+        return f"node:{hostname}", {"node": hostname, "role": role}
+    if grain == GroupBy.IP:
+        return (f"ip:{ip}", {"ip": ip, "node": hostname, "role": role, "pool": pool or ""}) if ip else (None, None)
+    return (f"pool:{pool}", {"pool": pool}) if pool else (None, None)
+
+
+def email_samples(now: dt.datetime, needs: EmailNeeds) -> dict[tuple[str, int], Samples]:
+    """{(grain, window): samples} for every grain and window ``needs`` names: one query per cut."""
+    windows = needs.windows()
+    out: dict[tuple[str, int], Samples] = {(g, w): defaultdict(list) for g, ws in needs.grains.items() for w in ws}
+    if not windows:
+        return out
+    aggregates = _aggregates(windows, needs.p95_windows)
+    params = _params(now, windows)
+    if GroupBy.DOMAIN in needs.grains:
+        for domain, *row in _fetch(_domain_cut_sql(aggregates), params):
+            for window, values in _split(tuple(row), windows, needs.p95_windows).items():
+                if window in needs.grains[GroupBy.DOMAIN]:
+                    _append(out[(GroupBy.DOMAIN, window)], f"domain:{domain}", {"domain": domain}, values,
+                            window in needs.p95_windows)
+    grains = [g for g in _IP_CUT_SETS if g in needs.grains]
+    if not grains:
+        return out
+    by_set = {_IP_CUT_SETS[g][1]: g for g in grains}
+    nodes = {pk: (host, role) for pk, host, role in Node.objects.values_list("id", "hostname", "role")}
+    for grouping, node_id, ip, pool, *row in _fetch(_ip_cut_sql(grains, aggregates), params):
+        grain = by_set.get(grouping)
+        if grain is None:  # the IP set, when no rule asked for it
+            continue
+        subject, attrs = _ip_subject(grain, nodes.get(node_id, (str(node_id), "")), ip, pool)
+        if subject is None:
+            continue
+        for window, values in _split(tuple(row), windows, needs.p95_windows).items():
+            if window in needs.grains[grain]:
+                _append(out[(grain, window)], subject, attrs, values, window in needs.p95_windows)
+    return out
+
+
+# --- DNSBL: current pause-worthy listings and auto-pauses, one query each ---
+
+
+def dnsbl_samples() -> Samples:
+    counts: dict[str, int] = defaultdict(int)
+    listed = DnsblState.objects.filter(state=Outcome.LISTED, zone__may_pause=True, ip__isnull=False)
+    for address in listed.values_list("ip__address", flat=True):
+        counts[address] += 1
+    for address in DnsblAutoPause.objects.filter(resumed_at__isnull=True).values_list("ip__address", flat=True):
+        counts[address] = max(counts[address], 1)
+    pools = dict(SendingIP.objects.filter(address__in=list(counts)).values_list("address", "pool__name"))
+    return {
+        Source.DNSBL_LISTED: [
+            Sample(f"ip:{ip}", float(n), attrs={"ip": ip, "pool": pools.get(ip) or ""}) for ip, n in counts.items()
+        ]
+    }
+
+
+# --- ingest: the inbox backlog, rejected events (Redis counter) ---
+
+
+def ingest_samples(rejected_in_window: float | None) -> Samples:
+    backlog = IngestBatch.objects.aggregate(n=Sum("events"))["n"] or 0
+    out: Samples = {Source.INGEST_BACKLOG: [Sample("fleet", float(backlog))]}
+    if rejected_in_window is not None:
+        out[Source.INGEST_REJECTED] = [Sample("fleet", rejected_in_window)]
+    return out
+
+
+def channel_samples() -> Samples:
+    from .models import Channel
+
+    rows = Channel.objects.filter(enabled=True).values_list("name", "failing_since")
+    return {
+        Source.CHANNEL_FAILED: [
+            Sample(f"channel:{name}", 1.0 if failing else 0.0, attrs={"channel": name}) for name, failing in rows
+        ]
+    }
