@@ -18,6 +18,9 @@ class AlertsConfig(AppConfig):
     label = "alerts"
 
     def ready(self) -> None:
+        from apps.core.navigation import nav_register
+
+        nav_register(label="Alerts", url_name="alerts-index", order=70, permission="alerts.view_alert")
         from apps.core.metrics import register_collector
         from apps.dnsbl import hooks
 
