@@ -29,6 +29,7 @@ from rest_framework.views import APIView
 from apps.core.agent_auth import AgentAuthError, AgentKeyScheme, authenticate_agent
 from apps.core.agent_limits import agent_rate_check
 from apps.core.metrics import counter_inc, declare_counter
+from apps.nodes.services import NodeRegistrationRefused, nodes_ensure
 
 from .choices import EventType
 from .services import InboxFull, ingest_batch_create, ingest_prepare
@@ -76,6 +77,11 @@ def _ingest(body: bytes, content_type: str, principal) -> JsonResponse:
     rejected = parsed.rejected
     if batch.rejected:
         rejected = _merge_rejected(parsed, batch.rejected)
+    try:  # unknown nodes count against the key's node limits before anything is accepted
+        nodes_ensure(hostnames=batch.nodes, key=principal.key)
+    except NodeRegistrationRefused as exc:
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else {}
+        return _error(exc.status, str(exc), **headers)
     batch_id = ingest_batch_create(batch=batch) if batch.count else None
     _count(batch.count, len(rejected))
     answer: dict[str, Any] = {"accepted": batch.count, "rejected": rejected, "batch": batch_id}

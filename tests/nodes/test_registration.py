@@ -89,3 +89,33 @@ def test_an_admin_sets_a_keys_node_limits_in_the_admin(admin_role_client):
     page = admin_role_client.get("/admin/core/agentapikey/add/").content.decode()
     for field in ("max_nodes", "new_nodes_per_minute", "require_node_approval"):
         assert f'name="{field}"' in page
+
+
+def _events(hostnames, key: str, client):
+    import datetime as dt
+
+    now = dt.datetime.now(dt.UTC).isoformat()
+    events = [
+        {"event_id": f"cap-{i}", "time": now, "type": "delivered", "node": host, "to": "a@example.com"}
+        for i, host in enumerate(hostnames)
+    ]
+    return client.post(
+        "/api/v1/events/ingest", events, content_type="application/json",
+        HTTP_AUTHORIZATION=f"Api-Key {key}", REMOTE_ADDR="127.0.0.1",
+    )
+
+
+def test_event_batches_naming_more_new_nodes_than_the_key_may_register_are_refused_whole(client, settings):
+    settings.MAILMON_NODES_PER_KEY = 10
+    _, key = make_agent_key("events-shipper")
+    refused = _events([f"e{i}.example.net" for i in range(50)], key, client)
+    assert refused.status_code == 403 and "Node limit reached" in refused.json()["detail"]
+    assert not Node.objects.filter(hostname__startswith="e").exists()
+    assert _events([f"e{i}.example.net" for i in range(10)], key, client).status_code == 202
+    assert Node.objects.filter(registered_by__name="events-shipper").count() == 10
+
+
+def test_event_batches_from_a_key_requiring_approval_register_pending_nodes(client):
+    _, key = make_agent_key("careful", require_node_approval=True)
+    assert _events(["new-mta.example.net"], key, client).status_code == 202
+    assert Node.objects.get(hostname="new-mta.example.net").approved is False
