@@ -31,7 +31,7 @@ def inventory(transactional_db):
 
 def test_the_ip_table_filters_by_cidr_and_pages(logged_in_page, inventory):
     page = logged_in_page
-    page.get_by_role("link", name="Sending IPs").click()
+    page.get_by_role("link", name="Sending IPs", exact=True).click()
     expect(page.get_by_role("heading", name="Sending IPs")).to_be_visible()
     expect(page.locator("#ips-pager")).to_contain_text("31 IPs")
     page.get_by_label("search").fill("198.51.100.0/29")
