@@ -210,3 +210,12 @@ def test_chart_points_carry_their_drill_down(viewer_client, codes):
     flow = charts.throughput_chart(selectors.throughput(**scope, group_by="type"))
     bounced = next(trace for trace in flow.figure.data if trace.name == "bounced")
     assert bounced.customdata[0].startswith("range=custom&from=") and bounced.customdata[0].endswith("type=bounced")
+
+
+def test_the_response_trigram_index_is_opt_in(db):
+    """MAILMON_SEARCH_TRIGRAM is off by default: no GIN index slows every ingested event."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_indexes WHERE indexname = 'emailevent_response_trgm'")
+        assert cursor.fetchone() is None

@@ -14,7 +14,13 @@ def response_trigram_index(apps, schema_editor):
 
     Servers without contrib (the embedded pgserver) still answer text searches, by scanning
     the newest windows of the range (selectors_search); ``/health/detailed`` is unaffected.
+    Opt-in (``MAILMON_SEARCH_TRIGRAM``): a GIN trigram index on every response roughly halves
+    the ingest rate (bench/ingest.py), a price only some installs want to pay.
     """
+    from django.conf import settings
+
+    if not settings.MAILMON_SEARCH_TRIGRAM:
+        return
     if create_extension_in_savepoint(schema_editor.connection, "pg_trgm") is not None:
         return
     schema_editor.execute(
