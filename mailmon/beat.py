@@ -40,6 +40,9 @@ BEAT_SCHEDULE = {
         "schedule": crontab(minute=20, hour=0),
         "options": {"expires": 23 * 3600},
     },
+    # Reverse DNS of every sending IP but retired ones, forward-confirmed (MAILMON_PTR_CHECK_HOURS, default daily).
+    "ips-ptr-check": every(envint("MAILMON_PTR_CHECK_HOURS", 24, minimum=1, maximum=24 * 30) * 3600,
+                           "ips.ptr_check_all"),
     # Every rule against one read per source; detection within 30 s of a for-duration passing.
     "alerts-evaluate": every(30, "alerts.evaluate"),
 }

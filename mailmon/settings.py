@@ -389,6 +389,9 @@ MAILMON_DNSBL_PAUSE_AFTER = envint("MAILMON_DNSBL_PAUSE_AFTER", 2, minimum=2)  #
 MAILMON_DNSBL_RESUME_AFTER = envint("MAILMON_DNSBL_RESUME_AFTER", 3, minimum=1)  # consecutive clean checks
 MAILMON_DNSBL_AUTO_RESUME = envbool("MAILMON_DNSBL_AUTO_RESUME", True)  # false: notify only
 MAILMON_DNSBL_ERROR_WARN_RUNS = envint("MAILMON_DNSBL_ERROR_WARN_RUNS", 3, minimum=1)
+# PTR checks of sending IPs (docs/dnsbl.md#ptr-checks) use the resolvers above; the interval is in beat.py.
+MAILMON_PTR_CONCURRENCY = envint("MAILMON_PTR_CONCURRENCY", 200, minimum=1)  # addresses in flight per worker
+MAILMON_PTR_CHECK_HOURS = envint("MAILMON_PTR_CHECK_HOURS", 24, minimum=1, maximum=24 * 30)  # beat interval
 
 LOGGING = {
     "version": 1,

@@ -31,6 +31,8 @@ from typing import Protocol
 import aiodns
 import pycares
 
+from apps.core.dns import ResolverSettings, dns_error, ipv6_nibbles, reverse_ipv4
+
 LISTED, CLEAN, ERROR = "listed", "clean", "error"
 SPAMHAUS_ERRORS = {
     "127.255.255.252": "typing error in the DNSBL name",
@@ -38,16 +40,6 @@ SPAMHAUS_ERRORS = {
     "127.255.255.255": "excessive number of queries (rate limited)",
 }
 DBL_IP_QUERY = "127.0.1.255"
-_DNS_ERRORS = {
-    aiodns.error.ARES_ETIMEOUT: "timeout",
-    aiodns.error.ARES_ESERVFAIL: "SERVFAIL",
-    aiodns.error.ARES_EREFUSED: "REFUSED",
-    aiodns.error.ARES_ECONNREFUSED: "connection refused",
-    aiodns.error.ARES_EBADRESP: "malformed answer",
-    aiodns.error.ARES_EFORMERR: "FORMERR",
-    aiodns.error.ARES_ENOTIMP: "NOTIMP",
-}
-_CLEAN_ERRORS = {aiodns.error.ARES_ENOTFOUND, aiodns.error.ARES_ENODATA}
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,15 +87,6 @@ class ZoneLimiter(Protocol):
     async def acquire(self, zone: ZoneSpec) -> None: ...
 
 
-def reverse_ipv4(address: str) -> str:
-    return ".".join(reversed(str(ipaddress.IPv4Address(address)).split(".")))
-
-
-def ipv6_nibbles(address: str) -> str:
-    """2001:db8::1 → "1.0.0.0…8.b.d.0.1.0.0.2": 32 reversed nibbles (RFC 5782 §2.4), never 16-bit groups."""
-    return ".".join(reversed(ipaddress.IPv6Address(address).exploded.replace(":", "")))
-
-
 def query_name(target: str, zone: ZoneSpec) -> str:
     """The name to look up for ``target`` on ``zone``; ValueError names what is wrong."""
     return f"{_target_label(target, zone.kind)}.{zone.query_zone}"
@@ -145,7 +128,7 @@ class Checker:
 
     def __init__(self, *, resolvers: Sequence[str], timeout: float, concurrency: int,
                  tries: int = 2, limiter: ZoneLimiter | None = None):
-        self.resolver = aiodns.DNSResolver(nameservers=list(resolvers) or None, timeout=timeout, tries=tries)
+        self.resolver = ResolverSettings(tuple(resolvers), timeout, tries).resolver()
         self.semaphore = asyncio.Semaphore(concurrency)
         self.limiter = limiter
         self.queries = 0
@@ -158,10 +141,7 @@ class Checker:
         try:
             answer = await self.resolver.query_dns(name, qtype)
         except aiodns.error.DNSError as exc:
-            code = exc.args[0] if exc.args else None
-            if code in _CLEAN_ERRORS:
-                return [], ""
-            return [], _DNS_ERRORS.get(code, str(exc.args[-1] if exc.args else exc))
+            return [], dns_error(exc)
         if qtype == "A":
             return [r.data.addr for r in answer.answer if r.type == pycares.QUERY_TYPE_A], ""
         return [_text(r.data) for r in answer.answer if r.type == pycares.QUERY_TYPE_TXT], ""

@@ -7,8 +7,6 @@ dnsbl_check``) ends in :func:`dnsbl_round_run`, which runs the Django-free check
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import datetime as dt
 import ipaddress
 import uuid
@@ -23,6 +21,7 @@ from django.db.models.functions import Mod
 from django.utils import timezone
 
 from apps.core.audit import audit_record
+from apps.core.dns import resolver_settings, run_async
 from apps.core.live import broadcast
 from apps.core.redis import get_redis
 from apps.ips.choices import IpStatus
@@ -76,23 +75,13 @@ def zone_spec(zone: DnsblZone) -> ZoneSpec:
     )
 
 
-def _run_async(coro):
-    """asyncio.run, or in a helper thread when this thread already runs a loop (ASGI, tests)."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result()
-
-
 def dnsbl_round_run(*, ips: Sequence[SendingIP] = (), domains: Sequence[DnsblDomain] = ()) -> RoundSummary:
     """Check ``ips`` and ``domains`` on every enabled zone (after its canaries) and apply the answers."""
     zones = list(DnsblZone.objects.enabled())
-    report = _run_async(check_round(
+    dns = resolver_settings()
+    report = run_async(check_round(
         ips=[ip.address for ip in ips], domains=[d.name for d in domains], zones=[zone_spec(z) for z in zones],
-        resolvers=settings.MAILMON_DNS_RESOLVERS, timeout=settings.MAILMON_DNS_TIMEOUT,
-        tries=settings.MAILMON_DNS_TRIES, concurrency=settings.MAILMON_DNSBL_CONCURRENCY,
+        resolvers=dns.resolvers, timeout=dns.timeout, tries=dns.tries, concurrency=settings.MAILMON_DNSBL_CONCURRENCY,
         limiter=RedisZoneLimiter(settings.CACHES["default"]["LOCATION"]),
     ))
     return dnsbl_report_apply(report=report, ips=ips, domains=domains, zones=zones)

@@ -5,7 +5,7 @@ from django.contrib import admin
 from apps.core.admin import AuditedModelAdmin
 from apps.core.netutil import client_address
 
-from . import services
+from . import services, services_ptr
 from .choices import IpStatus
 from .models import SendingIP, WarmupSchedule
 from .mta_version import mta_changed
@@ -22,14 +22,15 @@ class WarmupScheduleAdmin(AuditedModelAdmin):
 @admin.register(SendingIP)
 class SendingIPAdmin(AuditedModelAdmin):
     list_display = [
-        "address", "node", "pool", "weight", "status", "ptr", "warmup_day", "daily_limit", "reputation_score",
-        "last_used_at",
+        "address", "node", "pool", "weight", "status", "ptr", "ptr_status", "ptr_checked_at", "warmup_day",
+        "daily_limit", "reputation_score", "last_used_at",
     ]
-    list_filter = ["status", "pool", "node"]
+    list_filter = ["status", "ptr_status", "pool", "node"]
     search_fields = ["address", "ptr", "node__hostname"]
     list_select_related = ["node", "pool"]
     autocomplete_fields = ["node"]
-    actions = ["activate", "pause", "quarantine", "retire"]
+    actions = ["activate", "pause", "quarantine", "retire", "check_ptr"]
+    readonly_fields = ["ptr_status", "ptr_detail", "ptr_checked_at"]
 
     # Edits and deletes here change what the MTAs obey: move the version their answer is cached under.
     def save_model(self, request, obj, form, change):
@@ -66,3 +67,9 @@ class SendingIPAdmin(AuditedModelAdmin):
     @admin.action(description="Retire", permissions=["change"])
     def retire(self, request, queryset):
         self._set_status(request, queryset, IpStatus.RETIRED)
+
+    @admin.action(description="Check PTR now", permissions=["change"])
+    def check_ptr(self, request, queryset):
+        queued = services_ptr.ips_ptr_check_request(ips=queryset, actor=request.user,
+                                                    remote_addr=client_address(request.META))
+        self.message_user(request, f"PTR check of {queued['queued']} IP(s) queued; the PTR columns show the outcome.")

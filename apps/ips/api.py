@@ -22,12 +22,13 @@ from apps.pools.choices import PoolType
 from apps.pools.models import IpPool
 
 from . import services
-from .choices import IpStatus
+from .choices import IpStatus, PtrStatus
 from .filters import parse_ip_filters
 from .models import SendingIP, WarmupSchedule
 from .mta import mta_pools_answer, mta_pools_etag
 from .ranges import RangeError
 from .selectors import SORTS, ip_queryset, ip_table
+from .services_ptr import ips_ptr_check_request
 from .services_warmup import UNSET, ip_warmup_set
 
 
@@ -124,7 +125,11 @@ class IpSerializer(serializers.Serializer):
     pool = serializers.CharField(source="pool.name", allow_null=True, default=None)
     weight = serializers.IntegerField()
     subnet_label = serializers.CharField()
-    ptr = serializers.CharField()
+    ptr = serializers.CharField(help_text="Last known reverse-DNS name (kept when a check got no answer).")
+    ptr_status = serializers.ChoiceField(choices=PtrStatus.choices, help_text="ok: the PTR name resolves back to "
+                                         "the address; mismatch, missing, error, or unchecked.")
+    ptr_detail = serializers.CharField(help_text="Why the last check did not confirm the PTR.")
+    ptr_checked_at = serializers.DateTimeField(allow_null=True)
     warmup_schedule = serializers.CharField(source="warmup_schedule.name", allow_null=True, default=None)
     warmup_day = serializers.IntegerField(allow_null=True)
     warmup_started_on = serializers.DateField(allow_null=True)
@@ -138,7 +143,7 @@ class IpSerializer(serializers.Serializer):
 
 class IpListApi(APIView):
     """The IP table: filters as the page (status, pool id or "none", node id, version, q: address,
-    CIDR or PTR text), sorted and paged, with sent 1 h / 24 h / today, bounce rate and DNSBL listings."""
+    CIDR or PTR text, ptr_status), sorted and paged, with sent 1 h / 24 h / today, bounce rate and DNSBL listings."""
 
     permission_classes = [HasPerm.of(VIEW)]
 
@@ -148,6 +153,7 @@ class IpListApi(APIView):
         node = serializers.IntegerField(required=False, min_value=1)
         version = serializers.ChoiceField(choices=[4, 6], required=False)
         q = serializers.CharField(required=False, max_length=255)
+        ptr_status = serializers.ChoiceField(choices=PtrStatus.choices, required=False)
         sort = serializers.ChoiceField(choices=[*SORTS, *(f"-{s}" for s in SORTS)], required=False, default="address")
         page = serializers.IntegerField(required=False, min_value=1, max_value=10**6, default=1)
         page_size = serializers.IntegerField(required=False, min_value=1, max_value=1000, default=50)
@@ -191,6 +197,7 @@ class IpBulkApi(APIView):
             node = serializers.IntegerField(required=False, min_value=1)
             version = serializers.ChoiceField(choices=[4, 6], required=False)
             q = serializers.CharField(required=False, max_length=255)
+            ptr_status = serializers.ChoiceField(choices=PtrStatus.choices, required=False)
 
         ips = serializers.ListField(child=serializers.IPAddressField(), required=False, max_length=10_000)
         filter = FilterSerializer(required=False)
@@ -223,25 +230,55 @@ class IpBulkApi(APIView):
             pool = IpPool.objects.filter(pk=values["pool"]).first()
             if pool is None:
                 raise ValidationError({"pool": [f"pool: no pool {values['pool']}."]})
-        ips = self._selection(values)
+        ips = _selection(values)
         summary = services.ips_bulk_apply(
             ips=ips, action=values["action"], pool=pool, actor=request.user, reason=values["reason"],
             remote_addr=client_address(request.META),
         )  # fmt: skip
         return Response(self.OutputSerializer(summary).data)
 
-    def _selection(self, values: dict):
-        if "filter" in values:
-            try:
-                return ip_queryset(parse_ip_filters(values["filter"]))
-            except DjangoValidationError as exc:
-                raise ValidationError({"filter": exc.message_dict}) from None
-        wanted = {str(ipaddress.ip_address(a)) for a in values["ips"]}
-        ips = SendingIP.objects.filter(address__in=wanted)
-        unknown = wanted - set(ips.values_list("address", flat=True))
-        if unknown:
-            raise ValidationError({"ips": [f"ips: unknown sending IP(s): {', '.join(sorted(unknown)[:10])}."]})
-        return ips
+
+def _selection(values: dict):
+    """The IPs named (``ips``: addresses, all known) or matching ``filter``; 400 naming the field."""
+    if "filter" in values:
+        try:
+            return ip_queryset(parse_ip_filters(values["filter"]))
+        except DjangoValidationError as exc:
+            raise ValidationError({"filter": exc.message_dict}) from None
+    wanted = {str(ipaddress.ip_address(a)) for a in values["ips"]}
+    ips = SendingIP.objects.filter(address__in=wanted)
+    unknown = wanted - set(ips.values_list("address", flat=True))
+    if unknown:
+        raise ValidationError({"ips": [f"ips: unknown sending IP(s): {', '.join(sorted(unknown)[:10])}."]})
+    return ips
+
+
+class IpPtrCheckApi(APIView):
+    """Check the PTR of sending IPs now: listed (``ips``: addresses) or all matching ``filter`` (as
+    GET /api/v1/ips). The check runs as a Celery task; each IP's ``ptr``, ``ptr_status`` and
+    ``ptr_checked_at`` show its outcome, and each change is audited."""
+
+    permission_classes = [HasPerm.of(CHANGE)]
+
+    class InputSerializer(serializers.Serializer):
+        ips = serializers.ListField(child=serializers.IPAddressField(), required=False, max_length=10_000)
+        filter = IpBulkApi.InputSerializer.FilterSerializer(required=False)
+
+        def validate(self, data):
+            if ("ips" in data) == ("filter" in data):
+                raise serializers.ValidationError({"ips": ["ips: give either ips or filter."]})
+            return data
+
+    class OutputSerializer(serializers.Serializer):
+        queued = serializers.IntegerField(help_text="IPs whose check was queued.")
+
+    @extend_schema(request=InputSerializer, responses={202: OutputSerializer})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        ips = _selection(data.validated_data)
+        queued = ips_ptr_check_request(ips=ips, actor=request.user, remote_addr=client_address(request.META))
+        return Response(self.OutputSerializer(queued).data, status=202)
 
 
 class IpRangeApi(APIView):

@@ -1,6 +1,7 @@
 """Which sending IPs a question is about: parsed once for the IP page, the API and bulk actions.
 
-``status``, ``pool`` (an id, or ``none`` for IPs in no pool), ``node`` (an id), ``version``
+``status``, ``ptr_status`` (the last PTR check: ok, mismatch, missing, error, unchecked),
+``pool`` (an id, or ``none`` for IPs in no pool), ``node`` (an id), ``version``
 (4 or 6) and ``q``: an address, a CIDR range (``198.51.100.0/25`` finds its members, with
 PostgreSQL's ``<<=`` on the inet column) or text matched against the start of the address
 and anywhere in the PTR. Every error names its field.
@@ -14,9 +15,9 @@ from dataclasses import asdict, dataclass
 
 from django.core.exceptions import ValidationError
 
-from .choices import IpStatus
+from .choices import IpStatus, PtrStatus
 
-FILTER_FIELDS = ("status", "pool", "node", "version", "q")
+FILTER_FIELDS = ("status", "pool", "node", "version", "q", "ptr_status")
 NO_POOL = "none"
 
 
@@ -27,6 +28,7 @@ class IpFilters:
     node: int | None = None
     version: int | None = None
     q: str | None = None
+    ptr_status: str | None = None
 
     def as_params(self) -> dict[str, str]:
         """The filters as query parameters (only those set), for links and hidden form fields."""
@@ -54,6 +56,8 @@ def parse_ip_filters(params: Mapping[str, object]) -> IpFilters:
     raw = {f: str(params.get(f) or "").strip() for f in FILTER_FIELDS}
     if raw["status"] and raw["status"] not in IpStatus.values:
         raise ValidationError({"status": f"status: expected one of {', '.join(IpStatus.values)}."})
+    if raw["ptr_status"] and raw["ptr_status"] not in PtrStatus.values:
+        raise ValidationError({"ptr_status": f"ptr_status: expected one of {', '.join(PtrStatus.values)}."})
     pool: int | str | None = None
     if raw["pool"]:
         pool = NO_POOL if raw["pool"] == NO_POOL else _positive_id("pool", raw["pool"])
@@ -73,4 +77,5 @@ def parse_ip_filters(params: Mapping[str, object]) -> IpFilters:
         node=_positive_id("node", raw["node"]) if raw["node"] else None,
         version=int(raw["version"]) if raw["version"] else None,
         q=q,
+        ptr_status=raw["ptr_status"] or None,
     )

@@ -6,7 +6,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from .choices import IpStatus
+from .choices import IpStatus, PtrStatus
 
 
 class WarmupSchedule(models.Model):
@@ -48,7 +48,14 @@ class SendingIP(models.Model):
         help_text="Share of its pool's traffic relative to the other members (1–1000).",
     )
     subnet_label = models.CharField(max_length=64, blank=True, help_text="Site, rack or subnet name.")
-    ptr = models.CharField("PTR", max_length=255, blank=True)
+    ptr = models.CharField("PTR", max_length=255, blank=True, help_text="Last known reverse-DNS name.")
+    ptr_status = models.CharField(
+        "PTR status", max_length=16, choices=PtrStatus.choices, default=PtrStatus.UNCHECKED, db_index=True,
+        help_text="ok: the PTR name resolves back to this address (forward-confirmed).",
+    )
+    ptr_detail = models.CharField("PTR detail", max_length=255, blank=True,
+                                  help_text="Why a check did not confirm the PTR (mismatch, missing, error).")
+    ptr_checked_at = models.DateTimeField("PTR checked at", null=True, blank=True)
     warmup_schedule = models.ForeignKey(
         WarmupSchedule, null=True, blank=True, on_delete=models.PROTECT, related_name="ips",
         help_text="Empty: not warming up.",

@@ -76,6 +76,8 @@ def ip_queryset(filters: IpFilters) -> QuerySet[SendingIP]:
     ips = SendingIP.objects.all()
     if filters.status:
         ips = ips.filter(status=filters.status)
+    if filters.ptr_status:
+        ips = ips.filter(ptr_status=filters.ptr_status)
     if filters.pool == NO_POOL:
         ips = ips.filter(pool__isnull=True)
     elif filters.pool is not None:

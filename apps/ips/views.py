@@ -18,17 +18,18 @@ from apps.nodes import attention
 from apps.nodes.models import Node
 from apps.pools.models import IpPool
 
-from . import selectors, services
-from .choices import IpStatus
-from .filters import IpFilters, parse_ip_filters
+from . import selectors, services, services_ptr
+from .choices import IpStatus, PtrStatus
+from .filters import FILTER_FIELDS, IpFilters, parse_ip_filters
 from .models import SendingIP
 from .ranges import RangeError
 
 VIEW = "ips.view_sendingip"
 CHANGE = "ips.change_sendingip"
 PAGE_SIZES = (25, 50, 100, 200)
+PTR_CHECK = "check_ptr"
 ACTION_LABELS = {"activate": "Activate", "pause": "Pause", "quarantine": "Quarantine", "retire": "Retire",
-                 "assign_pool": "Assign to pool"}  # fmt: skip
+                 "assign_pool": "Assign to pool", PTR_CHECK: "Check PTR now"}  # fmt: skip
 
 
 # (label, sort key or None, descending first, numeric)
@@ -74,7 +75,7 @@ def table_params(query: QueryDict) -> tuple[IpFilters, str, int, int]:
 @login_required
 @permission_required(VIEW, raise_exception=True)
 def index(request: HttpRequest) -> HttpResponse:
-    context: dict = {"form": {k: request.GET.get(k, "") for k in ("status", "pool", "node", "version", "q")},
+    context: dict = {"form": {k: request.GET.get(k, "") for k in FILTER_FIELDS},
                      "sort": request.GET.get("sort") or "address", "page_sizes": PAGE_SIZES,
                      "headers": _headers(request.GET.get("sort") or "address")}  # fmt: skip
     status = 200
@@ -87,8 +88,8 @@ def index(request: HttpRequest) -> HttpResponse:
         context["errors"], status = _messages(exc), 400
     if request.htmx and not request.htmx.boosted:
         return render(request, "ips/partials/_table.html", context, status=status)
-    context |= {"statuses": IpStatus.choices, "pools": IpPool.objects.only("id", "name"),
-                "nodes": Node.objects.only("id", "hostname"), "actions": ACTION_LABELS}  # fmt: skip
+    context |= {"statuses": IpStatus.choices, "ptr_statuses": PtrStatus.choices, "actions": ACTION_LABELS,
+                "pools": IpPool.objects.only("id", "name"), "nodes": Node.objects.only("id", "hostname")}  # fmt: skip
     return render(request, "ips/index.html", context, status=status)
 
 
@@ -105,8 +106,10 @@ def _bulk_selection(post: QueryDict):
 
 def _bulk_target(post: QueryDict) -> tuple[str, IpPool | None]:
     action = post.get("action", "")
+    if action == PTR_CHECK:
+        return action, None
     if action not in services.BULK_ACTIONS:
-        raise ValidationError({"action": f"action: expected one of {', '.join(services.BULK_ACTIONS)}."})
+        raise ValidationError({"action": f"action: expected one of {', '.join(ACTION_LABELS)}."})
     if action != "assign_pool":
         return action, None
     target = post.get("target_pool", "")
@@ -128,8 +131,10 @@ def bulk(request: HttpRequest) -> HttpResponse:
     except ValidationError as exc:
         return render(request, "ips/partials/_bulk_error.html", {"errors": _messages(exc)}, status=400)
     context = {"action": action, "label": ACTION_LABELS[action], "pool": pool}
+    fields = [(k, v) for k in request.POST for v in request.POST.getlist(k) if k != "csrfmiddlewaretoken"]
+    if action == PTR_CHECK:
+        return _ptr_check(request, ips, context | {"fields": fields})
     if request.POST.get("confirmed") != "1":
-        fields = [(k, v) for k in request.POST for v in request.POST.getlist(k) if k != "csrfmiddlewaretoken"]
         matched, pending = ips.count(), services.ips_bulk_pending(ips=ips, action=action, pool=pool)
         status = services.BULK_ACTIONS[action]
         context |= {"matched": matched, "pending": pending, "unchanged": matched - pending, "fields": fields,
@@ -142,6 +147,16 @@ def bulk(request: HttpRequest) -> HttpResponse:
     response = render(request, "ips/partials/_bulk_summary.html", context | {"summary": summary})
     response["HX-Trigger"] = "ips-refresh"
     return response
+
+
+def _ptr_check(request: HttpRequest, ips, context: dict) -> HttpResponse:
+    """Check PTR now: confirm how many IPs, then queue the check (services_ptr)."""
+    if request.POST.get("confirmed") != "1":
+        matched = ips.count()
+        context |= {"matched": matched, "pending": matched, "unchanged": 0}
+        return render(request, "ips/partials/_bulk_confirm.html", context)
+    queued = services_ptr.ips_ptr_check_request(ips=ips, actor=request.user, remote_addr=client_address(request.META))
+    return render(request, "ips/partials/_bulk_summary.html", context | {"queued": queued})
 
 
 ADD = "ips.add_sendingip"

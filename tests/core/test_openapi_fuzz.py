@@ -91,6 +91,7 @@ def known_cases(fleet) -> dict:
         },
         "POST /api/v1/ips/bulk": {"body": {"ips": ["198.51.100.1"], "action": "pause"}, "media_type": JSON},
         "POST /api/v1/ips/range": {"body": {"cidr": "203.0.113.0/30", "dry_run": True}, "media_type": JSON},
+        "POST /api/v1/ips/ptr/check": {"body": {"ips": ["198.51.100.1"]}, "media_type": JSON},
         "PUT /api/v1/ips/{ip}/warmup": {"path_parameters": {"ip": "198.51.100.1"}, "body": {"schedule": "default"},
                                         "media_type": JSON},
         "POST /api/v1/ips/pools": {"body": {"name": "fuzz-pool"}, "media_type": JSON},

@@ -1,9 +1,10 @@
-"""A real DNS server on loopback for the DNSBL tests and benchmark (dnslib wire format, asyncio UDP).
+"""A real DNS server on loopback for the DNSBL and PTR tests and benchmarks (dnslib wire format, asyncio UDP).
 
-It answers from a table of names: A records (listing codes), a TXT reason, an rcode
-(SERVFAIL, REFUSED) or a delay (answers past the checker's timeout). Every other name
-is NXDOMAIN. Tests change the table while the server runs; ``queries`` records what was
-asked, so a test can see what the checker really sent.
+It answers from a table of names: A records (listing codes, or a host's IPv4 addresses),
+AAAA records, PTR names, a TXT reason, an rcode (SERVFAIL, REFUSED) or a delay (answers
+past the checker's timeout). Every other name is NXDOMAIN; a name asked for a record
+type it does not have answers NOERROR with no records (NODATA). Tests change the table
+while the server runs; ``queries`` records what was asked, so a test can see what the checker really sent.
 """
 
 from __future__ import annotations
@@ -12,13 +13,15 @@ import asyncio
 import threading
 from dataclasses import dataclass, field
 
-from dnslib import QTYPE, RCODE, RR, TXT, A, DNSRecord
+from dnslib import AAAA, PTR, QTYPE, RCODE, RR, TXT, A, DNSRecord
 
 
 @dataclass(frozen=True)
 class Answer:
     a: tuple[str, ...] = ()
     txt: str | None = None
+    aaaa: tuple[str, ...] = ()
+    ptr: tuple[str, ...] = ()
     rcode: int = RCODE.NOERROR
     delay: float = 0.0
 
@@ -28,6 +31,17 @@ def listed(*codes: str, txt: str | None = None, delay: float = 0.0) -> Answer:
 
 
 SERVFAIL = Answer(rcode=RCODE.SERVFAIL)
+
+
+def host(*addresses: str, delay: float = 0.0) -> Answer:
+    """A host name's forward records: A for IPv4 addresses, AAAA for IPv6 ones."""
+    return Answer(a=tuple(a for a in addresses if ":" not in a), aaaa=tuple(a for a in addresses if ":" in a),
+                  delay=delay)
+
+
+def pointer(*names: str, delay: float = 0.0) -> Answer:
+    """A reverse name's PTR records."""
+    return Answer(ptr=names, delay=delay)
 
 
 def canaries(zone: str, *, healthy: bool = True) -> dict[str, Answer]:
@@ -68,6 +82,12 @@ class _Protocol(asyncio.DatagramProtocol):
                 reply.add_answer(RR(request.q.qname, QTYPE.A, rdata=A(code), ttl=60))
         elif qtype == QTYPE.TXT and answer.txt:
             reply.add_answer(RR(request.q.qname, QTYPE.TXT, rdata=TXT(answer.txt), ttl=60))
+        elif qtype == QTYPE.AAAA:
+            for address in answer.aaaa:
+                reply.add_answer(RR(request.q.qname, QTYPE.AAAA, rdata=AAAA(address), ttl=60))
+        elif qtype == QTYPE.PTR:
+            for target in answer.ptr:
+                reply.add_answer(RR(request.q.qname, QTYPE.PTR, rdata=PTR(target), ttl=60))
         packed = reply.pack()
         delay = answer.delay if answer is not None else 0.0
         if cache is not None and not delay:
