@@ -304,18 +304,21 @@ def _key_name(key) -> str:
     return str(key)
 
 
-def _flow_totals(time_range: TimeRange, filters: EventFilters) -> tuple[dict[str, int], int, int, list[int], str]:
-    source = _source("flow", time_range, filters)
-    (row,) = _fetch(f"SELECT {_SUMS_SQL} {source.from_where}", source.params)
+def _unpack_sums(row) -> tuple[dict[str, int], int, int, list[int]]:
+    """One row of ``_SUMS_SQL``: counts by type, delay_n, delay_sum and the histogram."""
     values = [int(v) for v in row]
     counts = dict(zip(COUNT_FIELDS, values[: len(COUNT_FIELDS)], strict=True))
     delay_n, delay_sum = values[len(COUNT_FIELDS)], values[len(COUNT_FIELDS) + 1]
-    return counts, delay_n, delay_sum, values[len(COUNT_FIELDS) + 2 :], source.resolution
+    return counts, delay_n, delay_sum, values[len(COUNT_FIELDS) + 2 :]
 
 
-def stats(*, time_range: TimeRange, filters: EventFilters) -> dict:
-    """Totals by type, outcome rates and delivery time (avg exact, percentiles from the histogram)."""
-    counts, delay_n, delay_sum, hist, resolution = _flow_totals(time_range, filters)
+def _flow_totals(time_range: TimeRange, filters: EventFilters) -> tuple[dict[str, int], int, int, list[int], str]:
+    source = _source("flow", time_range, filters)
+    (row,) = _fetch(f"SELECT {_SUMS_SQL} {source.from_where}", source.params)
+    return (*_unpack_sums(row), source.resolution)
+
+
+def _stats(counts: dict[str, int], delay_n: int, delay_sum: int, hist: list[int], resolution: str) -> dict:
     sent = _sent(counts)
     result: dict = {"total": sum(counts.values()), **counts, "sent": sent}
     for t in SENT_TYPES:
@@ -323,6 +326,23 @@ def stats(*, time_range: TimeRange, filters: EventFilters) -> dict:
     result["delivery_time_ms"] = _delivery_time(delay_n, delay_sum, hist)
     result["resolution"] = resolution
     return result
+
+
+def stats(*, time_range: TimeRange, filters: EventFilters) -> dict:
+    """Totals by type, outcome rates and delivery time (avg exact, percentiles from the histogram)."""
+    return _stats(*_flow_totals(time_range, filters))
+
+
+def stats_by(*, time_range: TimeRange, filters: EventFilters, group_by: str) -> dict[str, dict]:
+    """:func:`stats` per node id / IP / domain (``GROUP_COLUMNS``) in one statement, keyed as text
+    (node ids as digits); keys without events in the range are absent."""
+    column = GROUP_COLUMNS.get(group_by)
+    if column is None:
+        keyed = ", ".join(name for name, col in GROUP_COLUMNS.items() if col)
+        raise ValidationError({"group_by": f"group_by: expected one of {keyed}, got {group_by!r}."})
+    source = _source("flow", time_range, filters, column)
+    rows = _fetch(f"SELECT {_KEY_SQL[column]}, {_SUMS_SQL} {source.from_where} GROUP BY 1", source.params)
+    return {key: _stats(*_unpack_sums(sums), source.resolution) for key, *sums in rows}
 
 
 def delivery_time_series(*, time_range: TimeRange, filters: EventFilters) -> dict:
@@ -405,6 +425,32 @@ def deferred_reasons(*, time_range: TimeRange, filters: EventFilters, limit: int
         for category, enhanced, sample, n, _total in rows
     ]
     return {"total": total, "reasons": reasons, "resolution": source.resolution}
+
+
+def deferred_reasons_by_domain(
+    *, time_range: TimeRange, filters: EventFilters, domains: list[str], limit: int = 3
+) -> dict[str, list[dict]]:
+    """The ``limit`` commonest deferral reasons (category + enhanced status) of each recipient domain
+    in ``domains``, with the share of that domain's deferrals, in one statement."""
+    if not domains:
+        return {}
+    source = _source("reason", time_range, filters, "recipient_domain")
+    rows = _fetch(
+        "SELECT domain, category, enhanced, sample, n, total FROM (SELECT s.recipient_domain AS domain, "
+        "s.bounce_category AS category, s.enhanced_status AS enhanced, max(s.sample_response) AS sample, "
+        "sum(s.n) AS n, sum(sum(s.n)) OVER w AS total, row_number() OVER (w ORDER BY sum(s.n) DESC, "
+        f"s.bounce_category, s.enhanced_status) AS r {source.from_where} AND s.type = 'deferred' "
+        "AND s.recipient_domain = ANY(%s) GROUP BY 1, 2, 3 WINDOW w AS (PARTITION BY s.recipient_domain)) AS x "
+        "WHERE r <= %s ORDER BY domain, n DESC, category, enhanced",
+        [*source.params, [d.lower() for d in domains], limit],
+    )
+    reasons: dict[str, list[dict]] = {}
+    for domain, category, enhanced, sample, n, total in rows:
+        reasons.setdefault(domain, []).append({
+            "category": category, "label": _category_label(category), "enhanced_status": enhanced,
+            "sample_response": sample, "count": int(n), "percent": _percent(int(n), int(total)),
+        })  # fmt: skip
+    return reasons
 
 
 DESTINATION_SORTS = (

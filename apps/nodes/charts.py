@@ -74,20 +74,20 @@ def queue_chart(data: dict) -> Chart:
                   empty="No queue reports in this range.", yaxis_title="messages")
 
 
-def bounce_rate_chart(throughput: dict) -> Chart:
-    """Bounced + rejected share of the outcomes per bucket (``events.selectors.throughput`` by type)."""
-    title = "Bounce rate (bounced + rejected of sent, %, UTC)"
-    series = throughput.get("series") or {}
-    outcomes = [series.get(t) or [] for t in ("delivered", "deferred", "bounced", "rejected")]
-    buckets = throughput.get("buckets") or []
-    sent = [sum(values[i] for values in outcomes if values) for i in range(len(buckets))]
-    if not any(sent):
+def rates_chart(performance: dict) -> Chart:
+    """Bounce (bounced + rejected) and deferral share of the sent outcomes per bucket, in %
+    (``selectors_mta.node_performance``); gaps where the node sent nothing."""
+    title = "Bounce and deferral rate (% of sent, UTC)"
+    series = performance.get("series") or {}
+    if not any(series.get("sent") or []):
         return Chart("bounce-rate", title, None, "No mail sent from this node in this range.")
-    bounced = [(series.get("bounced") or [0] * len(sent))[i] + (series.get("rejected") or [0] * len(sent))[i]
-               for i in range(len(sent))]
-    rate = [100.0 * b / s if s else None for b, s in zip(bounced, sent, strict=True)]
-    fig = go.Figure(go.Scatter(x=_x(throughput), y=rate, name="bounce rate", mode="lines+markers",
-                               connectgaps=False, line={"color": TYPE_COLORS["bounced"]}))
+    lines = [("bounce rate", "bounce_rate", TYPE_COLORS["bounced"]), ("deferral rate", "deferral_rate",
+                                                                       TYPE_COLORS["deferred"])]
+    fig = go.Figure([
+        go.Scatter(x=_x(performance), y=[None if v is None else 100.0 * v for v in series[key]], name=name,
+                   mode="lines+markers", connectgaps=False, line={"color": color})
+        for name, key, color in lines
+    ])  # fmt: skip
     return Chart("bounce-rate", title, _layout(fig, yaxis_title="%", hovermode="x unified"))
 
 

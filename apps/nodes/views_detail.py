@@ -16,16 +16,16 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, render
 
 from apps.events import charts as event_charts
-from apps.events import selectors as event_selectors
 from apps.events.range_picker import Picker, error_messages, picker_from_query
-from apps.events.time_range import RANGE_CHOICES, EventFilters
+from apps.events.time_range import RANGE_CHOICES
 
-from . import charts, selectors
+from . import charts, selectors, selectors_mta
 from .models import Node
 
 TABS = {"performance": "Performance", "services": "Services", "ips": "IPs", "destinations": "Destinations"}
 MTA_TABS = ("ips", "destinations")
 DESTINATIONS_SHOWN = 50
+IPS_SHOWN = 200  # the rest: the IP table filtered by the node
 
 TabBuilder = Callable[[Node, Picker], dict]
 
@@ -49,22 +49,20 @@ def _percent(rate: float | None) -> float | None:
 
 def performance(node: Node, picker: Picker) -> dict:
     metrics = selectors.node_metrics(node=node, time_range=picker.time_range)
-    scope = {"time_range": picker.time_range, "filters": EventFilters(node=node.pk)}
-    stats = event_selectors.stats(**scope)
+    mail = selectors_mta.node_performance(node=node, time_range=picker.time_range)
     context: dict = {
-        "metrics": metrics, "stats": stats,
+        "metrics": metrics, "perf": mail, "stats": mail["totals"],
         "charts": [charts.resources_chart(metrics), charts.disks_chart(metrics), charts.network_chart(metrics),
                    charts.load_chart(metrics), charts.queue_chart(metrics)],
-        "mail": selectors.node_is_mta(node) or stats["total"] > 0,
-    }
+        "mail": selectors.node_is_mta(node) or mail["totals"]["sent"] > 0,
+    }  # fmt: skip
     if context["mail"]:
-        throughput = event_selectors.throughput(**scope, group_by="type")
-        bounced = stats["bounced"] + stats["rejected"]
         context |= {
-            "bounce_percent": 100 * bounced / stats["sent"] if stats["sent"] else None,
-            "p95_ms": stats["delivery_time_ms"]["p95"],
-            "mail_charts": [event_charts.throughput_chart(throughput), charts.bounce_rate_chart(throughput)],
-        }
+            "bounce_percent": _percent(mail["rates"]["bounce"]),
+            "deferral_percent": _percent(mail["rates"]["deferral"]), "p95_ms": mail["delivery_time_ms"]["p95"],
+            "mail_charts": [event_charts.throughput_chart(mail["throughput"]), charts.rates_chart(mail),
+                            event_charts.delivery_time_chart(mail["delivery_time"])],
+        }  # fmt: skip
     return context
 
 
@@ -84,12 +82,12 @@ def services(node: Node, picker: Picker) -> dict:
 
 
 def ips(node: Node, picker: Picker) -> dict:
-    return {"ips": node.ips.select_related("pool").order_by("address")}
+    data = selectors_mta.node_ips(node=node, page=1, page_size=IPS_SHOWN)
+    return {"ips": data["results"], "ip_count": data["count"]}
 
 
 def destinations(node: Node, picker: Picker) -> dict:
-    data = event_selectors.destinations(time_range=picker.time_range, filters=EventFilters(node=node.pk),
-                                        sort="-sent", page=1, page_size=DESTINATIONS_SHOWN)
+    data = selectors_mta.node_destinations(node=node, time_range=picker.time_range, page_size=DESTINATIONS_SHOWN)
     return {
         "data": data, "chart": event_charts.destinations_chart(data),
         "rows": [{**row, "delivery_percent": _percent(row["delivery_rate"]),

@@ -104,6 +104,11 @@ def known_cases(fleet) -> dict:
         "DELETE /api/v1/ips/pools/{id}": lambda: {"path_parameters": _pool("bulk")},
         "GET /api/v1/nodes/{hostname}": {"path_parameters": {"hostname": "mta-1.example.net"}},
         "GET /api/v1/nodes/{hostname}/metrics": {"path_parameters": {"hostname": "mta-1.example.net"}},
+        # ZoneMTA cluster views: fleet[0] is a ZoneMTA node (the factory's default role) with an hour of events.
+        "GET /api/v1/zonemta/nodes/{id}/performance": {"path_parameters": {"id": fleet[0].id},
+                                                       "query": {"range": "1h"}},
+        "GET /api/v1/zonemta/nodes/{id}/ips": {"path_parameters": {"id": fleet[0].id}},
+        "GET /api/v1/zonemta/nodes/{id}/destinations": {"path_parameters": {"id": fleet[0].id}},
         # Alerts: rows with these ids exist (fixture ``fleet``); a rule named by a scope and bodies a
         # random generator seldom gets right (scope syntax, a future ends_at).
         "GET /api/v1/alerts/rules/{id}": {"path_parameters": {"id": 900001}},
