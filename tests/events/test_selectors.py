@@ -196,6 +196,52 @@ def test_bounce_analysis_and_deferred_reasons_equal_the_raw_events(dataset, grai
 
 
 @pytest.mark.parametrize("grain", RANGES)
+def test_stats_by_node_and_ip_equal_the_raw_events(dataset, grain):
+    time_range = RANGES[grain]
+    filters = EventFilters(pool=dataset["pools"][1].id)
+    rows = _matching(dataset, time_range, filters)
+    for group_by, key in (("node", lambda r: str(r["node_id"])), ("ip", lambda r: r["sending_ip"] or "")):
+        by_key = selectors.stats_by(time_range=time_range, filters=filters, group_by=group_by)
+        keys = {key(r) for r in rows}
+        assert set(by_key) == keys and keys, group_by
+        for k, stats in by_key.items():
+            mine = [r for r in rows if key(r) == k]
+            assert {t: stats[t] for t in SENT} == {t: sum(r["type"] == t for r in mine) for t in SENT}, (group_by, k)
+            delays = _delays(mine)
+            assert stats["delivery_time_ms"]["avg"] == (pytest.approx(sum(delays) / len(delays)) if delays else None)
+    one = selectors.stats(time_range=time_range, filters=EventFilters(pool=filters.pool, node=dataset["nodes"][1].id))
+    assert selectors.stats_by(time_range=time_range, filters=filters, group_by="node")[
+        str(dataset["nodes"][1].id)] == one  # the same figures as one node's stats
+
+
+def test_stats_by_refuses_an_unknown_grouping(db):
+    with pytest.raises(ValidationError) as error:
+        selectors.stats_by(time_range=RANGES["1h"], filters=EventFilters(), group_by="type")
+    assert "group_by" in error.value.message_dict
+
+
+@pytest.mark.parametrize("grain", RANGES)
+def test_deferred_reasons_by_domain_equal_the_raw_events(dataset, grain):
+    time_range = RANGES[grain]
+    variants = {"rollup": EventFilters(), "raw: node": EventFilters(node=dataset["nodes"][0].id)}
+    for name, filters in variants.items():
+        deferred = [r for r in _matching(dataset, time_range, filters) if r["type"] == "deferred"]
+        domains = sorted({r["recipient_domain"] for r in deferred})
+        reasons = selectors.deferred_reasons_by_domain(time_range=time_range, filters=filters,
+                                                       domains=[*domains, "nowhere.example"], limit=2)
+        assert sorted(reasons) == domains and domains, name
+        for domain, top in reasons.items():
+            mine = [r for r in deferred if r["recipient_domain"] == domain]
+            counts: dict[tuple[str, str], int] = {}
+            for r in mine:
+                counts[(r["bounce_category"], r["enhanced_status"])] = counts.get((r["bounce_category"],
+                                                                                  r["enhanced_status"]), 0) + 1
+            expected = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:2]
+            assert [((e["category"], e["enhanced_status"]), e["count"]) for e in top] == expected, (name, domain)
+            assert top[0]["percent"] == pytest.approx(100 * expected[0][1] / len(mine), abs=0.01)
+
+
+@pytest.mark.parametrize("grain", RANGES)
 def test_destinations_equal_the_raw_events(dataset, grain):
     time_range = RANGES[grain]
     for name, filters in _filter_variants(dataset).items():
