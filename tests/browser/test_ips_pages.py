@@ -1,16 +1,22 @@
 """In a real browser: the IP table (filters, CIDR search, sort), a bulk pause with its confirmation,
-adding a CIDR range, the pools page and the warmup page with its Plotly curve."""
+"check PTR now" run by a real Celery worker, adding a CIDR range, the pools page and the warmup page
+with its Plotly curve."""
 
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import pytest
 from playwright.sync_api import expect
 
+from apps.core.dns import reverse_pointer
 from apps.ips.choices import IpStatus
 from apps.ips.models import SendingIP, WarmupSchedule
 from apps.ips.services_warmup import ip_warmup_set
+from tests.core import processes
+from tests.dnsbl.conftest import dns_server  # noqa: F401 - fixture
+from tests.dnsbl.dns_server import host, pointer
 from tests.events.factories import event, store_events
 from tests.ips.factories import SendingIPFactory
 from tests.nodes.factories import NodeFactory
@@ -103,3 +109,43 @@ def test_the_warmup_page_shows_progress_and_the_curve(logged_in_page, inventory)
     expect(page.locator("#warmup-suggested")).to_have_text("suggested: 200/day")
     page.get_by_role("button", name="Save").click()
     expect(page.locator('#warmup-table tr[data-ip="198.51.100.5"]')).to_contain_text("day 3 of 4")
+
+
+def test_check_ptr_now_runs_on_a_worker_and_flags_the_mismatch(logged_in_page, dns_server, tmp_path):  # noqa: F811
+    node = NodeFactory(hostname="mta-out-1")
+    for address, name, forward in (("198.51.100.1", "good.example.test", "198.51.100.1"),
+                                   ("198.51.100.2", "bad.example.test", "203.0.113.9")):
+        SendingIPFactory(address=address, node=node, pool=None)
+        dns_server.records[reverse_pointer(address)] = pointer(name)
+        dns_server.records[name] = host(forward)
+    worker = processes.start(
+        ["-m", "celery", "-A", "mailmon", "worker", "-l", "info", "--concurrency", "1", "-n", "ptr-browser@%h",
+         "--without-heartbeat", "--without-mingle", "--without-gossip"],
+        tmp_path / "worker.log", MAILMON_DNS_RESOLVERS=dns_server.address,
+    )
+    try:
+        page = logged_in_page
+        page.goto("/ips/")
+        page.locator("#ips-select-page").check()
+        page.get_by_label("bulk action").select_option("check_ptr")
+        page.locator("#ips-bulk-apply").click()
+        expect(page.locator("#ips-bulk-confirm")).to_contain_text("2 IPs will be checked")
+        page.locator("#ips-bulk-confirm-button").click()
+        expect(page.locator("#ips-bulk-summary")).to_contain_text("PTR check of 2 IPs queued")
+        assert _reloaded_until(page, "ptr-mismatch"), "the worker never stored the PTR outcome"
+        expect(page.locator('tr[data-ip="198.51.100.2"]')).to_contain_text("bad.example.test")
+        expect(page.locator('tr[data-ip="198.51.100.1"]')).to_contain_text("good.example.test ✓")
+        page.get_by_label("PTR status").select_option("mismatch")
+        expect(page.locator("#ips-table tbody tr")).to_have_count(1)
+    finally:
+        processes.stop(worker)
+
+
+def _reloaded_until(page, css_class: str, tries: int = 60) -> bool:
+    """The table has no live stream for PTR outcomes: reload until the worker's answer shows."""
+    for _ in range(tries):
+        if page.locator(f".badge.{css_class}").count():
+            return True
+        time.sleep(0.5)
+        page.reload()
+    return False
