@@ -44,10 +44,13 @@ class SampleCache:
 
     def __init__(self, now: dt.datetime, rules: Iterable[Rule] = ()) -> None:
         self.now = now
+        rules = list(rules)
         self._cache: dict[tuple, Samples] = {}
         self._email_needs = email_needs(rules)
         self._email: dict[tuple[str, int], Samples] | None = None
         self._email_reads = 0
+        self._portal_reads = 0
+        self._portal_windows = {r.window_seconds for r in rules if r.enabled and r.source == Source.PORTAL_API_P95}
 
     def _email_for(self, rule: Rule) -> Samples:
         grain, window = sources.email_grain(rule.source, rule.group_by), rule.window_seconds
@@ -58,6 +61,14 @@ class SampleCache:
             self._email = {**(self._email or {}), **sources.email_samples(self.now, needs)}
             self._email_reads += 1
         return self._email[(grain, window)]
+
+    def _portal_for(self, window: int) -> Samples:
+        if ("portal", window) not in self._cache:  # every window of the round in one read
+            windows = self._portal_windows if window in self._portal_windows else {window}
+            for w, samples in sources.portal_samples(self.now, windows).items():
+                self._cache[("portal", w)] = samples
+            self._portal_reads += 1
+        return self._cache[("portal", window)]
 
     def _get(self, key: tuple, read) -> Samples:
         if key not in self._cache:
@@ -77,7 +88,11 @@ class SampleCache:
                 ingest_rejected_in_window(self.now, rule.window_seconds)))
         elif source == Source.CHANNEL_FAILED:
             found = self._get(("channel",), sources.channel_samples)
-        else:  # ip.warmup_held, portal.api_p95: no data model in this portal yet (docs/alerts.md)
+        elif source == Source.IP_WARMUP_HELD:
+            found = self._get(("warmup",), sources.warmup_samples)
+        elif source == Source.PORTAL_API_P95:
+            found = self._portal_for(rule.window_seconds)
+        else:
             found = {}
         return [
             s for s in found.get(source, ())
@@ -86,7 +101,7 @@ class SampleCache:
 
     @property
     def reads(self) -> int:
-        return len(self._cache) + self._email_reads
+        return sum(1 for key in self._cache if key[0] != "portal") + self._email_reads + self._portal_reads
 
 
 def email_needs(rules: Iterable[Rule]) -> sources.EmailNeeds:

@@ -13,17 +13,20 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.db import connection
 from django.db.models import Sum
 
+from apps.core.request_metrics import api_latency
 from apps.dnsbl.choices import Outcome
 from apps.dnsbl.models import DnsblAutoPause, DnsblState
 from apps.events.models import IngestBatch
 from apps.events.models.rollups import HIST_FIELDS, table_name
 from apps.events.selectors import SENT_TYPES, hist_percentile
 from apps.ips.models import SendingIP
+from apps.ips.selectors import warmup_holds
 from apps.nodes.choices import NodeStatus
 from apps.nodes.models import Node, NodeMetric
 from apps.pools.models import IpPool
@@ -271,6 +274,31 @@ def ingest_samples(rejected_in_window: float | None) -> Samples:
     if rejected_in_window is not None:
         out[Source.INGEST_REJECTED] = [Sample("fleet", rejected_in_window)]
     return out
+
+
+# --- IP warmup holds: every IP in warmup, 1 while the daily step holds it on its day (one query) ---
+
+
+def warmup_samples() -> Samples:
+    return {
+        Source.IP_WARMUP_HELD: [
+            Sample(f"ip:{ip['address']}", 1.0 if ip["held"] else 0.0,
+                   attrs={"ip": ip["address"], "node": ip["node"], "role": ip["role"], "pool": ip["pool"]})
+            for ip in warmup_holds()
+        ]
+    }
+
+
+# --- the portal's own API latency: p95 of every process's /api/ requests over the window (Redis) ---
+
+
+def portal_samples(now: dt.datetime, windows: Iterable[int]) -> dict[int, Samples]:
+    """{window: samples} for every window: one Redis round trip."""
+    return {
+        window: {Source.PORTAL_API_P95: [Sample("fleet", latency.p95, latency.requests)]}
+        if latency.p95 is not None else {}
+        for window, latency in api_latency(now, windows).items()
+    }
 
 
 def channel_samples() -> Samples:
