@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from django.db import connection, transaction
 from django.utils import timezone
 
+from apps.core.metrics import COUNTERS_KEY
 from apps.core.redis import get_redis
+from apps.events.ingest import REJECTED_COUNTER  # at import: it loads the ingest view (~0.3 s once)
 
 from . import sources
 from .choices import AlertStatus, Source
@@ -117,9 +119,6 @@ def email_needs(rules: Iterable[Rule]) -> sources.EmailNeeds:
 
 def ingest_rejected_in_window(now: dt.datetime, window: int) -> float | None:
     """Events the ingest API refused within the window, from its Prometheus counter (Redis)."""
-    from apps.core.metrics import COUNTERS_KEY
-    from apps.events.ingest import REJECTED_COUNTER
-
     redis = get_redis()
     total = sum(int(v) for k, v in redis.hgetall(COUNTERS_KEY).items() if k.decode().split("|")[0] == REJECTED_COUNTER)
     stamp = now.timestamp()
@@ -197,6 +196,33 @@ WHERE a.id = v.id
 """
 
 
+# New alerts likewise in one INSERT … SELECT FROM unnest(arrays): bulk_create compiles a parameter
+# group per object (~0.3 s for the 4,700 alerts of a round where everything fires at once). Not an
+# upsert (INSERT … ON CONFLICT) shared with the UPDATE: a resolving row leaves the partial unique
+# index's predicate, so a conflict would never be found for it.
+_INSERT_SQL = f"""
+INSERT INTO {Alert._meta.db_table} (rule_id, subject, status, value, severity, pending_since, fired_at,
+    evaluated_at, ack_comment)
+SELECT v.rule_id, v.subject, v.status, v.value, v.severity, v.pending_since, v.fired_at, v.evaluated_at, ''
+FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::float8[], %s::text[], %s::timestamptz[], %s::timestamptz[],
+            %s::timestamptz[]) AS v(rule_id, subject, status, value, severity, pending_since, fired_at, evaluated_at)
+RETURNING id, rule_id, subject
+"""
+
+
+def _insert(alerts: list[Alert]) -> None:
+    if not alerts:
+        return
+    columns = list(zip(*[(a.rule_id, a.subject, a.status, a.value, a.severity, a.pending_since, a.fired_at,
+                          a.evaluated_at) for a in alerts], strict=True))
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_SQL, [list(c) for c in columns])
+        ids = {(rule_id, subject): pk for pk, rule_id, subject in cursor.fetchall()}
+    for alert in alerts:  # (rule, subject) is unique among active alerts
+        alert.pk = ids[(alert.rule_id, alert.subject)]
+        alert._state.adding, alert._state.db = False, "default"
+
+
 def _update(alerts: list[Alert]) -> None:
     if not alerts:
         return
@@ -223,7 +249,7 @@ def evaluate_round(*, now: dt.datetime | None = None) -> RoundResult:
         result.rules += rule.enabled
         _step_rule(rule, found, active.get(rule.pk, {}), now, result, writes)
     with transaction.atomic():
-        Alert.objects.bulk_create(writes["create"], batch_size=2000)
+        _insert(writes["create"])
         _update(writes["update"])
         Alert.objects.filter(pk__in=writes["delete"]).delete()
     result.queries = {"source_reads": cache.reads}

@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Sum
 
 from apps.core.request_metrics import api_latency
@@ -126,7 +126,9 @@ class EmailNeeds:
         return sorted(set().union(*self.grains.values())) if self.grains else []
 
 
-def _aggregates(windows: list[int], p95_windows: frozenset[int]) -> str:
+def _aggregates(windows: list[int], p95_windows: frozenset[int]) -> list[str]:
+    """The aggregate columns, window after window: sent, bounced, deferred, sent a week earlier
+    (and the delivery-time histogram when the window needs a p95)."""
     columns = []
     for i, _window in enumerate(windows):
         now_f = f"FILTER (WHERE bucket >= %(s{i})s)"
@@ -135,7 +137,7 @@ def _aggregates(windows: list[int], p95_windows: frozenset[int]) -> str:
                     f"coalesce(sum(n_deferred) {now_f}, 0)", f"coalesce(sum({_SENT_SQL}) {week_f}, 0)"]
         if _window in p95_windows:
             columns += [f"coalesce(sum({h}) {now_f}, 0)" for h in HIST_FIELDS]
-    return ",\n  ".join(columns)
+    return columns
 
 
 def _params(now: dt.datetime, windows: list[int]) -> dict[str, dt.datetime]:
@@ -152,31 +154,45 @@ def _params(now: dt.datetime, windows: list[int]) -> dict[str, dt.datetime]:
 _RANGE = "(bucket >= %(first)s OR (bucket >= %(week_first)s AND bucket < %(week_last)s))"
 
 
-def _ip_cut_sql(grains: list[str], aggregates: str) -> str:
+def _ip_cut_sql(grains: list[str], aggregates: list[str]) -> str:
+    """Two steps: the window aggregates per (node, IP) over the raw 5-minute rows (a few per IP and
+    window), then the grouping sets over those few thousand rows, where each column is a plain sum.
+    (One step grouped ~120,000 wide rows per set and sorted them on disk: 40 % slower.)"""
     # GROUPING() needs every column it names in some set: the IP set is always there.
     sets = ", ".join(_IP_CUT_SETS[g][0] for g in {*grains, GroupBy.IP})
+    inner = ",\n  ".join(f"{column} AS c{i}" for i, column in enumerate(aggregates))
+    outer = ", ".join(f"sum(c{i})::bigint" for i in range(len(aggregates)))
     return f"""
-SELECT GROUPING(node_id, ip, pool), node_id, ip, pool,
-  {aggregates}
-FROM (SELECT r.*, host(r.sending_ip) AS ip, p.name AS pool
-      FROM {table_name("flow", "ip", "5m")} r
+WITH per_ip AS (
+  SELECT node_id, sending_ip,
+  {inner}
+  FROM {table_name("flow", "ip", "5m")} WHERE {_RANGE}
+  GROUP BY node_id, sending_ip
+)
+SELECT GROUPING(node_id, ip, pool), node_id, ip, pool, {outer}
+FROM (SELECT r.*, host(r.sending_ip) AS ip, p.name AS pool FROM per_ip r
       LEFT JOIN {SendingIP._meta.db_table} s ON s.address = r.sending_ip
-      LEFT JOIN {IpPool._meta.db_table} p ON p.id = s.pool_id
-      WHERE {_RANGE}) r
+      LEFT JOIN {IpPool._meta.db_table} p ON p.id = s.pool_id) r
 GROUP BY GROUPING SETS ({sets})
 """
 
 
-def _domain_cut_sql(aggregates: str) -> str:
+def _domain_cut_sql(aggregates: list[str]) -> str:
     return f"""
-SELECT recipient_domain, {aggregates}
+SELECT recipient_domain, {", ".join(aggregates)}
 FROM {table_name("flow", "recipient", "5m")} WHERE {_RANGE}
 GROUP BY recipient_domain
 """
 
 
+# The per-IP step sorts or hashes ~120,000 rows (5,000 IPs × 24 buckets) of ~80 aggregates: with the
+# default 4 MB it spills to disk; this much keeps it in memory (one such query every 30 s).
+EMAIL_WORK_MEM = "32MB"
+
+
 def _fetch(sql: str, params: dict) -> list[tuple]:
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL work_mem = '{EMAIL_WORK_MEM}'")
         cursor.execute(sql, params)
         return cursor.fetchall()
 
