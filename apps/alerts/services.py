@@ -19,7 +19,7 @@ from apps.core.live import broadcast
 
 from .choices import AlertStatus, NotificationKind, NotificationStatus
 from .context_processors import BADGE_CACHE_KEY
-from .evaluate import RoundResult, SampleCache, evaluate_round
+from .evaluate import RoundResult, SampleCache, evaluate_round, gc_paused
 from .models import Alert, Channel, Notification, NotificationAttempt, Rule, Silence
 from .notify import DeliveryError, deliver, message_payload
 
@@ -225,10 +225,11 @@ def notifications_plan(*, now: dt.datetime) -> list[int]:
 
 def evaluation_run(*, now: dt.datetime | None = None) -> RoundResult:
     """The beat task's body: evaluate every rule, then queue the notifications it calls for."""
-    result = evaluate_round(now=now)
-    with transaction.atomic():
-        ids = notifications_plan(now=result.evaluated_at)
-        _dispatch(ids)
+    with gc_paused():
+        result = evaluate_round(now=now)
+        with transaction.atomic():
+            ids = notifications_plan(now=result.evaluated_at)
+            _dispatch(ids)
     _broadcast_changes(changed=bool(result.fired or result.resolved))
     return result
 
