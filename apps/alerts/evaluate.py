@@ -29,6 +29,9 @@ from .models import Alert, Rule
 from .sources import EMAIL_SOURCES, NODE_SOURCES, Sample, Samples
 
 REJECTED_HISTORY_KEY = "mailmon:alerts:ingest_rejected"
+# What a step reads or writes (``resolved_at``: written back by _update).
+STEP_FIELDS = ("rule", "subject", "status", "value", "severity", "pending_since", "fired_at", "clear_since",
+               "resolved_at")
 
 
 @dataclass
@@ -264,7 +267,8 @@ def evaluate_round(*, now: dt.datetime | None = None) -> RoundResult:
     result = RoundResult(evaluated_at=now)
     rules = {rule.pk: rule for rule in Rule.objects.all()}
     active: dict[int, dict[str, Alert]] = {}
-    for alert in Alert.objects.active():
+    # Only the columns a step reads or writes: every timestamp costs ~10 µs to load (5,000 alerts × 4).
+    for alert in Alert.objects.active().only(*STEP_FIELDS):
         alert.rule = rules[alert.rule_id]
         active.setdefault(alert.rule_id, {})[alert.subject] = alert
     cache = SampleCache(now, rules.values())
