@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from functools import partial
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
@@ -37,7 +38,8 @@ class LoginRequiredMiddleware:
 
 class RequestMetricsMiddleware:
     """Times each request through the rest of the chain and counts it by route pattern
-    (``apps/core/request_metrics.py``: one Redis round trip, after the response is built)."""
+    (``apps/core/request_metrics.py``). The Redis write waits for the response's ``close()``,
+    which servers call once the body is sent: the client does not wait for it."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -45,14 +47,18 @@ class RequestMetricsMiddleware:
     def __call__(self, request):
         token = request_metrics.start_request()
         started = time.perf_counter()
-        status = 500
+        response = None
         try:
             response = self.get_response(request)
-            status = response.status_code
             return response
         finally:
-            path = request.path_info
-            request_metrics.record(
-                method=request.method, route=request_metrics.route_of(request), status=status,
-                seconds=time.perf_counter() - started, api=path.startswith(request_metrics.API_PREFIX), token=token,
+            done = partial(
+                request_metrics.record, method=request.method, route=request_metrics.route_of(request),
+                status=response.status_code if response is not None else 500,
+                seconds=time.perf_counter() - started, api=request.path_info.startswith(request_metrics.API_PREFIX),
+                noted=request_metrics.finish_request(token),
             )
+            if response is not None:
+                response._resource_closers.append(done)  # Django's own hook for work after the response
+            else:
+                done()

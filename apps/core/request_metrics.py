@@ -1,6 +1,8 @@
 """Request latency of the portal, shared by every process that serves it (daphne, gunicorn workers).
 
-Each request served by Django costs ONE pipelined Redis round trip (:func:`record`) that adds to:
+Each request served by Django costs ONE pipelined Redis round trip (:func:`record`), made once the
+response has been sent (``RequestMetricsMiddleware`` hangs it on the response's close), so the
+client never waits for it. It adds to:
 
 * ``mailmon:http:duration`` — the Prometheus histogram
   ``mailmon_http_request_duration_seconds{method,route,status}``: one hash field per
@@ -20,15 +22,18 @@ the histogram interpolate the same way.
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import datetime as dt
+import logging
 import time
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
+import redis
+from django.conf import settings
 from prometheus_client.core import HistogramMetricFamily, Metric
 
 from .redis import get_redis
@@ -43,6 +48,13 @@ BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED = "unmatched"
 _SEP = "\t"  # route patterns never hold a tab (a regex route may hold "|")
+
+log = logging.getLogger(__name__)
+# A request's write gives up after this long, and the process stops writing for RETRY_AFTER seconds
+# after a failure: a hung Redis costs one request per process now and then, not every request 2 s.
+WRITE_TIMEOUT = 0.25
+RETRY_AFTER = 5.0
+_writes = {"paused_until": 0.0}
 
 # Hash increments noted while a request is served ((key, field) -> amount), written with its round trip.
 _noted: contextvars.ContextVar[Counter | None] = contextvars.ContextVar("mailmon_request_noted", default=None)
@@ -87,15 +99,22 @@ def note(key: str, field: str, amount: int = 1) -> bool:
     return True
 
 
-def record(*, method: str, route: str, status: int, seconds: float, api: bool, token: contextvars.Token,
+def finish_request(token: contextvars.Token) -> Counter:
+    """What the request noted; later calls of :func:`note` in this context write at once again."""
+    noted = _noted.get() or Counter()
+    _noted.reset(token)
+    return noted
+
+
+def record(*, method: str, route: str, status: int, seconds: float, api: bool, noted: Counter | None = None,
            now: float | None = None) -> None:
     """Count one served request (and what it noted) in one pipelined round trip; never raises."""
-    noted = _noted.get()
-    _noted.reset(token)
+    if time.monotonic() < _writes["paused_until"]:
+        return
     index = bucket_index(seconds)
     prefix = _SEP.join((method if method in METHODS else "OTHER", route, str(status), ""))
-    with contextlib.suppress(Exception):  # Redis down: /health says so; the request is served anyway
-        pipe = get_redis().pipeline(transaction=False)
+    try:
+        pipe = _writer().pipeline(transaction=False)
         pipe.hincrby(HIST_KEY, prefix + str(index), 1)
         pipe.hincrby(HIST_KEY, prefix + "sum", round(seconds * 1_000_000))
         if api:
@@ -105,6 +124,20 @@ def record(*, method: str, route: str, status: int, seconds: float, api: bool, t
         for (key, field), amount in (noted or {}).items():
             pipe.hincrby(key, field, amount)
         pipe.execute()
+    except redis.RedisError:  # /health says Redis is down; the request was served anyway
+        if not _writes["paused_until"]:
+            log.warning("request metrics not recorded: Redis unavailable", exc_info=True)
+        _writes["paused_until"] = time.monotonic() + RETRY_AFTER
+        return
+    if _writes["paused_until"]:
+        log.warning("request metrics recorded again")
+        _writes["paused_until"] = 0.0
+
+
+@lru_cache(maxsize=1)
+def _writer() -> redis.Redis:
+    url = settings.CACHES["default"]["LOCATION"]
+    return redis.Redis.from_url(url, socket_timeout=WRITE_TIMEOUT, socket_connect_timeout=WRITE_TIMEOUT)
 
 
 def route_of(request) -> str:

@@ -81,3 +81,29 @@ def test_gunicorn_workers_and_daphne_add_to_one_histogram_and_one_api_p95(tmp_pa
         latency = api_latency(timezone.now(), [300])[300]
     assert latency.requests - before == 7 and latency.p95 is not None
     assert sum(_counts(Client(), route="/api/v1/nodes").values()) == 7
+
+
+@pytest.fixture
+def unreachable_redis_writer(settings, tmp_path):
+    """The request-metrics writer pointed at a socket nobody listens on (the rest of Redis unchanged)."""
+    from apps.core import request_metrics
+
+    location = settings.CACHES["default"]["LOCATION"]
+    settings.CACHES = {**settings.CACHES, "default": {**settings.CACHES["default"],
+                                                      "LOCATION": f"unix://{tmp_path}/none.sock"}}
+    request_metrics._writer.cache_clear()
+    yield
+    settings.CACHES = {**settings.CACHES, "default": {**settings.CACHES["default"], "LOCATION": location}}
+    request_metrics._writer.cache_clear()
+    request_metrics._writes["paused_until"] = 0.0
+
+
+@pytest.mark.django_db
+def test_requests_are_answered_when_redis_is_unreachable_and_writes_pause(client, unreachable_redis_writer, caplog):
+    from apps.core import request_metrics
+
+    for _ in range(3):
+        assert client.get("/health/live").status_code == 200
+    assert request_metrics._writes["paused_until"] > 0  # one failed write, then none for a while
+    assert [r.getMessage() for r in caplog.records if r.name == request_metrics.__name__] == [
+        "request metrics not recorded: Redis unavailable"]
