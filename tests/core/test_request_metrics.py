@@ -8,6 +8,7 @@ from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from apps.core.request_metrics import BUCKETS, api_latency, quantile
+from tests.core.processes import wait_for
 from tests.events.served import request, served
 
 URL_POOLS = "/api/v1/mta/pools"
@@ -74,10 +75,15 @@ def test_mta_pools_cache_hits_misses_and_304s_are_counted(client, agent_headers)
 
 @pytest.mark.django_db(transaction=True)
 def test_gunicorn_workers_and_daphne_add_to_one_histogram_and_one_api_p95(tmp_path):
+    def counted() -> int:
+        return api_latency(timezone.now(), [300])[300].requests
+
     with served("gunicorn", tmp_path, workers=2) as wsgi, served("daphne", tmp_path) as asgi:
-        before = api_latency(timezone.now(), [300])[300].requests
+        before = counted()
         for port in (wsgi, wsgi, wsgi, wsgi, asgi, asgi, asgi):
             assert request(port, "GET", "/api/v1/nodes").status in (401, 403)
+        # Each server writes once it has sent the response (at its close): wait for the last ones.
+        wait_for(lambda: counted() - before >= 7, timeout=10, what="7 API requests counted")
         latency = api_latency(timezone.now(), [300])[300]
     assert latency.requests - before == 7 and latency.p95 is not None
     assert sum(_counts(Client(), route="/api/v1/nodes").values()) == 7
