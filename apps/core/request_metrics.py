@@ -18,6 +18,12 @@ client never waits for it. It adds to:
 
 The same fixed buckets serve both, so the alert and Grafana's ``histogram_quantile`` over
 the histogram interpolate the same way.
+
+Why not django-prometheus: its metrics live in each process (prometheus_client's default
+registry; several processes need PROMETHEUS_MULTIPROC_DIR, a directory shared on one host,
+with files to clean after dead workers), while ``/metrics`` here is built from Redis so any
+process answers for all, across hosts too; and it keeps cumulative counters only, when the
+alert evaluator needs the p95 of a recent window. prometheus_client still does the exposition.
 """
 
 from __future__ import annotations
