@@ -8,8 +8,9 @@ On a throwaway database ``mailmon_bench_alerts`` (``--db``; dropped unless ``--k
 migrates, creates the fleet (nodes, pools, IPs), 20 reports per node, 5-minute flow
 rollups for every IP over the last hour and the same hour a week ago, rollups for
 ``--domains`` recipient domains, DNSBL listings for 1 % of the IPs, and ``--rules`` rules
-mixing every source family, scope and grouping (several email windows). It then times
-``--rounds`` rounds (the first creates the alert rows, later ones step them).
+mixing every source family, scope and grouping (several email windows), each routed to
+``--channels`` webhook channels (the notifications are planned and queued, not sent). It then
+times ``--rounds`` rounds (the first creates the alert rows, later ones step them).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--ips", type=int, default=5000)
     parser.add_argument("--domains", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--channels", type=int, default=1, help="webhook channels every rule notifies")
     parser.add_argument("--db", default="mailmon_bench_alerts")
     parser.add_argument("--keep-db", action="store_true")
     return parser.parse_args()
@@ -109,8 +111,8 @@ def create_listings(now: dt.datetime) -> None:
     DnsblState.objects.bulk_create([DnsblState(ip=ip, zone=zone, state="listed", checked_at=now) for ip in ips])
 
 
-def create_rules(count: int, nodes: int) -> None:
-    from apps.alerts.models import Rule
+def create_rules(count: int, nodes: int, channels: int) -> None:
+    from apps.alerts.models import Channel, Rule
 
     node_rules = [("node.cpu", ">", 80), ("node.memory_available", "<", 20), ("node.disk_free", "<", 20),
                   ("node.load", ">", 3), ("node.queue", ">", 1000), ("node.service_down", ">", 0),
@@ -137,6 +139,11 @@ def create_rules(count: int, nodes: int) -> None:
             source = ["dnsbl.listed", "ingest.backlog", "ingest.rejected"][i % 3]
             rules.append(Rule(name=f"bench {i}", source=source, condition=">", threshold=0))
     Rule.objects.bulk_create(rules)
+    routes = Channel.objects.bulk_create([Channel(name=f"bench hook {i}", kind="webhook",
+                                                  url=f"http://127.0.0.1:9/hook{i}") for i in range(channels)])
+    Through = Rule.channels.through
+    Through.objects.bulk_create([Through(rule_id=rule.pk, channel_id=channel.pk)
+                                 for rule in Rule.objects.all() for channel in routes])
 
 
 def main() -> None:
@@ -154,7 +161,7 @@ def main() -> None:
     from django.db import connection
     from django.utils import timezone
 
-    from apps.alerts.models import Alert, Rule
+    from apps.alerts.models import Alert, Notification, Rule
     from apps.alerts.services import evaluation_run
 
     try:
@@ -165,7 +172,7 @@ def main() -> None:
         create_fleet(args.nodes, args.ips, now)
         rollup_rows = load_rollups(now, args.domains)
         create_listings(now)
-        create_rules(args.rules, args.nodes)
+        create_rules(args.rules, args.nodes, args.channels)
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
         log(f"loaded: {rollup_rows} rollup rows; evaluating {args.rounds} rounds")
@@ -178,10 +185,11 @@ def main() -> None:
             times.append(time.perf_counter() - started)
             queries.append(len(connection.queries))
             connection.force_debug_cursor = False
-            log(f"round {k}: {times[-1]:.3f} s, {queries[-1]} queries, {len(result.fired)} fired")
+            log(f"round {k}: {times[-1]:.3f} s, {queries[-1]} queries, {len(result.fired)} fired, "
+                f"{Notification.objects.count()} notifications queued in all")
         figures = {
             "bench": "alerts", "rules": args.rules, "nodes": args.nodes, "ips": args.ips, "domains": args.domains,
-            "rollup_rows": rollup_rows, "rounds": args.rounds,
+            "channels": args.channels, "rollup_rows": rollup_rows, "rounds": args.rounds,
             "first_round_s": round(times[0], 3), "round_p50_s": round(statistics.median(times), 3),
             "round_max_s": round(max(times), 3), "queries_per_round": max(queries),
             "subjects_evaluated": result.samples, "alerts_active": Alert.objects.active().count(),

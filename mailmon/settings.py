@@ -91,7 +91,7 @@ REDIS_DB_OFFSET = envint("MAILMON_REDIS_DB_OFFSET", 0, minimum=0, maximum=15)
 REDIS_URLS = redis_urls(REDIS_URL, offset=REDIS_DB_OFFSET)
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "apps.core.cache.MeteredRedisCache",  # counts hits/misses for /metrics
         "LOCATION": REDIS_URLS["cache"],
         "KEY_PREFIX": "mailmon",
     }
@@ -167,6 +167,7 @@ if MAILMON_DEMO:
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "apps.core.middleware.RequestMetricsMiddleware",  # after static files: times what Django serves
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

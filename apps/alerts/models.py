@@ -130,6 +130,14 @@ class Rule(models.Model):
     def holds(self, value: float) -> bool:
         return value > self.threshold if self.condition == Condition.ABOVE else value < self.threshold
 
+    def holding(self, samples) -> set[str]:
+        """The subjects of ``samples`` past the threshold: :meth:`holds` in one pass, for the
+        thousands of samples a rule sees per round."""
+        threshold = self.threshold
+        if self.condition == Condition.ABOVE:
+            return {s.subject for s in samples if s.value > threshold}
+        return {s.subject for s in samples if s.value < threshold}
+
     def clears(self, value: float) -> bool:
         """Past the threshold by the hysteresis margin, back on the good side."""
         if self.condition == Condition.ABOVE:
@@ -143,12 +151,23 @@ class Rule(models.Model):
         return attrs.get(kind) == name
 
 
+TO_TELL = Q(acknowledged_at__isnull=True) & (
+    Q(status=AlertStatus.FIRING, notified_at__isnull=True)
+    | Q(status=AlertStatus.RESOLVED, notified_at__isnull=False, resolve_notified_at__isnull=True)
+)
+
+
 class AlertQuerySet(models.QuerySet):
     def active(self) -> AlertQuerySet:
         return self.filter(status__in=[AlertStatus.PENDING, AlertStatus.FIRING])
 
     def firing(self) -> AlertQuerySet:
         return self.filter(status=AlertStatus.FIRING)
+
+    def to_tell(self) -> AlertQuerySet:
+        """Notifications owed: firing and not yet told, or resolved after their firing was told;
+        never acknowledged ones (the partial index ``alerts_alert_to_tell`` holds exactly these)."""
+        return self.filter(TO_TELL)
 
 
 class Alert(models.Model):
@@ -187,7 +206,11 @@ class Alert(models.Model):
                 name="alerts_alert_one_active_per_subject",
             )
         ]
-        indexes = [models.Index(fields=["status", "-pending_since"], name="alerts_alert_status")]
+        indexes = [
+            models.Index(fields=["status", "-pending_since"], name="alerts_alert_status"),
+            # Few rows (what the next round must tell), however long the resolved history grows.
+            models.Index(fields=["rule"], condition=TO_TELL, name="alerts_alert_to_tell"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.rule.name} · {self.subject}"

@@ -13,17 +13,20 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Sum
 
+from apps.core.request_metrics import api_latency
 from apps.dnsbl.choices import Outcome
 from apps.dnsbl.models import DnsblAutoPause, DnsblState
 from apps.events.models import IngestBatch
 from apps.events.models.rollups import HIST_FIELDS, table_name
 from apps.events.selectors import SENT_TYPES, hist_percentile
 from apps.ips.models import SendingIP
+from apps.ips.selectors import warmup_holds
 from apps.nodes.choices import NodeStatus
 from apps.nodes.models import Node, NodeMetric
 from apps.pools.models import IpPool
@@ -42,7 +45,7 @@ METRIC_MAX_AGE = dt.timedelta(minutes=10)
 WEEK = dt.timedelta(days=7)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a round builds ~100,000 and a frozen __init__ costs 3× as much
 class Sample:
     subject: str
     value: float
@@ -114,25 +117,32 @@ _IP_CUT_SETS = {GroupBy.FLEET: ("()", 7), GroupBy.NODE: ("(node_id)", 3),
 
 @dataclass(frozen=True, slots=True)
 class EmailNeeds:
-    """What the email rules of a round ask for: windows per grain, and the windows needing p95."""
+    """What the email rules of a round ask for: windows per grain, the windows needing p95, and
+    which sources per (grain, window) (None: all four), so no sample is built that no rule reads."""
 
     grains: dict[str, frozenset[int]]
     p95_windows: frozenset[int] = frozenset()
+    sources: dict[tuple[str, int], frozenset[str]] | None = None
 
     def windows(self) -> list[int]:
         return sorted(set().union(*self.grains.values())) if self.grains else []
 
+    def wanted(self, grain: str, window: int) -> frozenset[str]:
+        return frozenset(EMAIL_SOURCES) if self.sources is None else self.sources.get((grain, window), frozenset())
 
-def _aggregates(windows: list[int], p95_windows: frozenset[int]) -> str:
+
+def _columns(windows: list[int], p95_windows: frozenset[int]) -> list[tuple[bool, str]]:
+    """The aggregate columns, window after window: sent, bounced, deferred, sent a week earlier
+    (and the delivery-time histogram when the window needs a p95); each flagged week or not."""
     columns = []
-    for i, _window in enumerate(windows):
+    for i, window in enumerate(windows):
         now_f = f"FILTER (WHERE bucket >= %(s{i})s)"
         week_f = f"FILTER (WHERE bucket >= %(ws{i})s AND bucket < %(we{i})s)"
-        columns += [f"coalesce(sum({_SENT_SQL}) {now_f}, 0)", f"coalesce(sum(n_bounced) {now_f}, 0)",
-                    f"coalesce(sum(n_deferred) {now_f}, 0)", f"coalesce(sum({_SENT_SQL}) {week_f}, 0)"]
-        if _window in p95_windows:
-            columns += [f"coalesce(sum({h}) {now_f}, 0)" for h in HIST_FIELDS]
-    return ",\n  ".join(columns)
+        columns += [(False, f"coalesce(sum({_SENT_SQL}) {now_f}, 0)"), (False, f"coalesce(sum(n_bounced) {now_f}, 0)"),
+                    (False, f"coalesce(sum(n_deferred) {now_f}, 0)"), (True, f"coalesce(sum({_SENT_SQL}) {week_f}, 0)")]
+        if window in p95_windows:
+            columns += [(False, f"coalesce(sum({h}) {now_f}, 0)") for h in HIST_FIELDS]
+    return columns
 
 
 def _params(now: dt.datetime, windows: list[int]) -> dict[str, dt.datetime]:
@@ -146,48 +156,73 @@ def _params(now: dt.datetime, windows: list[int]) -> dict[str, dt.datetime]:
     return params
 
 
-_RANGE = "(bucket >= %(first)s OR (bucket >= %(week_first)s AND bucket < %(week_last)s))"
+def _per_key_sql(table: str, keys: str, columns: list[tuple[bool, str]]) -> str:
+    """The window columns per ``keys`` as ``c0, c1, …``: the recent rows and the rows a week ago
+    aggregated apart (a week-ago row only feeds the few "sent a week earlier" columns), so at most
+    two rows per key, to be summed by the caller."""
+    # float8: the caller's sums over these rows run on float accumulators (exact below 2**53), not the
+    # numeric ones sum(bigint) would use, several times slower over ~80 columns.
+    recent = ", ".join(f"({'0' if week else aggregate})::float8 AS c{i}" for i, (week, aggregate) in enumerate(columns))
+    past = ", ".join(f"({aggregate if week else '0'})::float8 AS c{i}" for i, (week, aggregate) in enumerate(columns))
+    return f"""
+  SELECT {keys}, {recent} FROM {table} WHERE bucket >= %(first)s GROUP BY {keys}
+  UNION ALL
+  SELECT {keys}, {past} FROM {table} WHERE bucket >= %(week_first)s AND bucket < %(week_last)s GROUP BY {keys}"""
 
 
-def _ip_cut_sql(grains: list[str], aggregates: str) -> str:
+def _sums(columns: list) -> str:
+    return ", ".join(f"sum(c{i})::bigint" for i in range(len(columns)))
+
+
+def _ip_cut_sql(grains: list[str], columns: list[tuple[bool, str]]) -> str:
+    """Two steps: the window figures per (node, IP) from the 5-minute rows, then the grouping sets
+    over those few thousand rows. (Grouping the ~120,000 raw rows of the windows per set, with
+    every column filtered per window, took twice as long.)"""
     # GROUPING() needs every column it names in some set: the IP set is always there.
     sets = ", ".join(_IP_CUT_SETS[g][0] for g in {*grains, GroupBy.IP})
+    per_ip = _per_key_sql(table_name("flow", "ip", "5m"), "node_id, sending_ip", columns)
     return f"""
-SELECT GROUPING(node_id, ip, pool), node_id, ip, pool,
-  {aggregates}
-FROM (SELECT r.*, host(r.sending_ip) AS ip, p.name AS pool
-      FROM {table_name("flow", "ip", "5m")} r
+WITH per_ip AS ({per_ip})
+SELECT GROUPING(node_id, ip, pool), node_id, ip, pool, {_sums(columns)}
+FROM (SELECT r.*, host(r.sending_ip) AS ip, p.name AS pool FROM per_ip r
       LEFT JOIN {SendingIP._meta.db_table} s ON s.address = r.sending_ip
-      LEFT JOIN {IpPool._meta.db_table} p ON p.id = s.pool_id
-      WHERE {_RANGE}) r
+      LEFT JOIN {IpPool._meta.db_table} p ON p.id = s.pool_id) r
 GROUP BY GROUPING SETS ({sets})
 """
 
 
-def _domain_cut_sql(aggregates: str) -> str:
+def _domain_cut_sql(columns: list[tuple[bool, str]]) -> str:
+    per_domain = _per_key_sql(table_name("flow", "recipient", "5m"), "recipient_domain", columns)
     return f"""
-SELECT recipient_domain, {aggregates}
-FROM {table_name("flow", "recipient", "5m")} WHERE {_RANGE}
+SELECT recipient_domain, {_sums(columns)} FROM ({per_domain}) r
 GROUP BY recipient_domain
 """
 
 
+# The per-IP step sorts or hashes ~120,000 rows (5,000 IPs × 24 buckets) of ~80 aggregates: with the
+# default 4 MB it spills to disk; this much keeps it in memory (one such query every 30 s).
+EMAIL_WORK_MEM = "32MB"
+
+
 def _fetch(sql: str, params: dict) -> list[tuple]:
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL work_mem = '{EMAIL_WORK_MEM}'")
         cursor.execute(sql, params)
         return cursor.fetchall()
 
 
-def _append(out: Samples, subject: str, attrs: dict[str, str], values: tuple, with_hist: bool) -> None:
+def _append(out: Samples, subject: str, attrs: dict[str, str], values: tuple, wanted: frozenset[str]) -> None:
     sent, bounced, deferred, week = values[:4]
     if sent:
-        out[Source.EMAIL_BOUNCE_RATE].append(Sample(subject, 100 * bounced / sent, sent, attrs))
-        out[Source.EMAIL_DEFERRAL_RATE].append(Sample(subject, 100 * deferred / sent, sent, attrs))
-    if with_hist:
-        p95 = hist_percentile(list(values[4:]), 0.95)
-        if p95 is not None:
-            out[Source.EMAIL_DELIVERY_P95].append(Sample(subject, p95 / 1000, sent, attrs))
-    if week:
+        if Source.EMAIL_BOUNCE_RATE in wanted:
+            out[Source.EMAIL_BOUNCE_RATE].append(Sample(subject, 100 * bounced / sent, sent, attrs))
+        if Source.EMAIL_DEFERRAL_RATE in wanted:
+            out[Source.EMAIL_DEFERRAL_RATE].append(Sample(subject, 100 * deferred / sent, sent, attrs))
+        if Source.EMAIL_DELIVERY_P95 in wanted and len(values) > 4:
+            p95 = hist_percentile(list(values[4:]), 0.95)
+            if p95 is not None:
+                out[Source.EMAIL_DELIVERY_P95].append(Sample(subject, p95 / 1000, sent, attrs))
+    if week and Source.EMAIL_VOLUME_DROP in wanted:
         out[Source.EMAIL_VOLUME_DROP].append(Sample(subject, max(0.0, 100 * (1 - sent / week)), week, attrs))
 
 
@@ -218,20 +253,21 @@ def email_samples(now: dt.datetime, needs: EmailNeeds) -> dict[tuple[str, int], 
     out: dict[tuple[str, int], Samples] = {(g, w): defaultdict(list) for g, ws in needs.grains.items() for w in ws}
     if not windows:
         return out
-    aggregates = _aggregates(windows, needs.p95_windows)
+    columns = _columns(windows, needs.p95_windows)
     params = _params(now, windows)
     if GroupBy.DOMAIN in needs.grains:
-        for domain, *row in _fetch(_domain_cut_sql(aggregates), params):
+        for domain, *row in _fetch(_domain_cut_sql(columns), params):
             for window, values in _split(tuple(row), windows, needs.p95_windows).items():
                 if window in needs.grains[GroupBy.DOMAIN]:
                     _append(out[(GroupBy.DOMAIN, window)], f"domain:{domain}", {"domain": domain}, values,
-                            window in needs.p95_windows)
+                            needs.wanted(GroupBy.DOMAIN, window))
     grains = [g for g in _IP_CUT_SETS if g in needs.grains]
     if not grains:
         return out
     by_set = {_IP_CUT_SETS[g][1]: g for g in grains}
+    wanted = {(g, w): needs.wanted(g, w) for g in grains for w in needs.grains[g]}
     nodes = {pk: (host, role) for pk, host, role in Node.objects.values_list("id", "hostname", "role")}
-    for grouping, node_id, ip, pool, *row in _fetch(_ip_cut_sql(grains, aggregates), params):
+    for grouping, node_id, ip, pool, *row in _fetch(_ip_cut_sql(grains, columns), params):
         grain = by_set.get(grouping)
         if grain is None:  # the IP set, when no rule asked for it
             continue
@@ -240,7 +276,7 @@ def email_samples(now: dt.datetime, needs: EmailNeeds) -> dict[tuple[str, int], 
             continue
         for window, values in _split(tuple(row), windows, needs.p95_windows).items():
             if window in needs.grains[grain]:
-                _append(out[(grain, window)], subject, attrs, values, window in needs.p95_windows)
+                _append(out[(grain, window)], subject, attrs, values, wanted[(grain, window)])
     return out
 
 
@@ -271,6 +307,31 @@ def ingest_samples(rejected_in_window: float | None) -> Samples:
     if rejected_in_window is not None:
         out[Source.INGEST_REJECTED] = [Sample("fleet", rejected_in_window)]
     return out
+
+
+# --- IP warmup holds: every IP in warmup, 1 while the daily step holds it on its day (one query) ---
+
+
+def warmup_samples() -> Samples:
+    return {
+        Source.IP_WARMUP_HELD: [
+            Sample(f"ip:{ip['address']}", 1.0 if ip["held"] else 0.0,
+                   attrs={"ip": ip["address"], "node": ip["node"], "role": ip["role"], "pool": ip["pool"]})
+            for ip in warmup_holds()
+        ]
+    }
+
+
+# --- the portal's own API latency: p95 of every process's /api/ requests over the window (Redis) ---
+
+
+def portal_samples(now: dt.datetime, windows: Iterable[int]) -> dict[int, Samples]:
+    """{window: samples} for every window: one Redis round trip."""
+    return {
+        window: {Source.PORTAL_API_P95: [Sample("fleet", latency.p95, latency.requests)]}
+        if latency.p95 is not None else {}
+        for window, latency in api_latency(now, windows).items()
+    }
 
 
 def channel_samples() -> Samples:

@@ -1,7 +1,9 @@
 """Prometheus exposition for /metrics.
 
 Counters live in Redis so that every process (web workers, Celery workers)
-adds to the same figure; gauges (health, queue depths, uptime) are read at
+adds to the same figure (during a request the increment rides the request's own
+round trip: ``request_metrics.note``); so does the request-latency histogram
+(``request_metrics.py``). Gauges (health, queue depths, uptime) are read at
 scrape time. Nothing here keeps per-process state.
 """
 
@@ -13,7 +15,7 @@ from collections.abc import Callable, Iterable
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from . import health
+from . import health, request_metrics
 from .redis import get_redis
 
 COUNTERS_KEY = "mailmon:counters"
@@ -27,6 +29,8 @@ def declare_counter(name: str, help_text: str) -> None:
 
 STACK_RESTARTS = "mailmon_stack_restarts_total"
 declare_counter(STACK_RESTARTS, "Processes run_stack restarted after they died, by process")
+CACHE_REQUESTS = "mailmon_cache_requests_total"
+declare_counter(CACHE_REQUESTS, "Reads of the portal's cache (apps/core/cache.py), by cache and hit/miss")
 
 
 # Gauges that module apps add at scrape time (core imports no module app): register a
@@ -43,7 +47,8 @@ def counter_inc(name: str, amount: int = 1, **labels: str) -> None:
     if name not in COUNTERS:
         raise KeyError(f"counter {name!r} is not declared")
     field = name + "".join(f"|{k}={v}" for k, v in sorted(labels.items()))
-    get_redis().hincrby(COUNTERS_KEY, field, amount)
+    if not request_metrics.note(COUNTERS_KEY, field, amount):
+        get_redis().hincrby(COUNTERS_KEY, field, amount)
 
 
 def _parse_field(field: str) -> tuple[str, dict[str, str]]:
@@ -90,6 +95,8 @@ class _Collector:
         yield from collect_health()
         with contextlib.suppress(Exception):  # Redis down: mailmon_component_up says so
             yield from collect_counters()
+        with contextlib.suppress(Exception):
+            yield from request_metrics.collect()
         for collect in COLLECTORS:
             with contextlib.suppress(Exception):  # database down: mailmon_component_up says so
                 yield from collect()

@@ -228,3 +228,41 @@ def warmup_performing_well(*, addresses: list[str], today: dt.date, good_rate: f
         outcomes = ip_day_outcomes(day=today - dt.timedelta(days=back), addresses=addresses)
         well = {a for a in well if (o := outcomes.get(a)) and o["sent"] and o["bounced"] / o["sent"] < good_rate}
     return well
+
+
+# --- Warmup holds: which warming IPs the daily step holds on their day now (alerts read this) ---
+
+# The audited warmup decisions (apps/ips/services_warmup.py): the latest one tells whether an IP is held.
+WARMUP_DECISION_ACTIONS = ("ip.warmup", "ip.warmup_hold", "ip.warmup_advance", "ip.warmup_complete")
+
+
+def warmup_holds() -> list[dict]:
+    """Every IP in warmup with ``held``: its latest warmup decision is a hold on the day it is still
+    on (a later advance, a manual move or an edit of the day clears it), the hold's time and reason,
+    and its node, role and pool. One query."""
+    from apps.core.models import AuditLog
+    from apps.nodes.models import Node
+
+    actions = ", ".join(f"'{action}'" for action in WARMUP_DECISION_ACTIONS)
+    sql = f"""
+SELECT host(s.address), coalesce(n.hostname, ''), coalesce(n.role, ''), coalesce(p.name, ''),
+       coalesce(h.action = 'ip.warmup_hold' AND (h.after ->> 'warmup_day')::int = s.warmup_day, false),
+       h.time, coalesce(h.reason, '')
+FROM {SendingIP._meta.db_table} s
+LEFT JOIN {Node._meta.db_table} n ON n.id = s.node_id
+LEFT JOIN {IpPool._meta.db_table} p ON p.id = s.pool_id
+LEFT JOIN LATERAL (
+    SELECT a.action, a.after, a.time, a.reason FROM {AuditLog._meta.db_table} a
+    WHERE a.object_type = %s AND a.object_id = s.id::text AND a.action IN ({actions})
+    ORDER BY a.time DESC, a.id DESC LIMIT 1
+) h ON true
+WHERE s.warmup_schedule_id IS NOT NULL
+"""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [SendingIP._meta.label_lower])
+        rows = cursor.fetchall()
+    return [
+        {"address": address, "node": node, "role": role, "pool": pool, "held": held,
+         "since": since if held else None, "reason": reason if held else ""}
+        for address, node, role, pool, held, since, reason in rows
+    ]
