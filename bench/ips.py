@@ -70,7 +70,7 @@ SELECT now() - random() * interval '24 hours', 'ev-' || g, t.kind, ip.node_id, i
   'news@shop.example', 'shop.example', 'u' || g || '@gmail.com', 'gmail.com', '', t.code, t.enhanced, '',
   (random() * 5000)::int, t.category, 2048, ''
 FROM generate_series(1, %(events)s) AS g
-JOIN LATERAL (SELECT address, node_id FROM ips_sendingip WHERE id = 1 + (g * 7919) %% %(ips)s + (g - g)) AS ip ON true
+JOIN LATERAL (SELECT address, node_id FROM ips_sendingip WHERE id = 1 + (g::bigint * 7919) %% %(ips)s + (g - g)) AS ip ON true
 JOIN LATERAL (SELECT CASE WHEN r < 0.9 THEN 'delivered' WHEN r < 0.96 THEN 'deferred' ELSE 'bounced' END AS kind,
   CASE WHEN r < 0.9 THEN 250 WHEN r < 0.96 THEN 421 ELSE 550 END AS code,
   CASE WHEN r < 0.9 THEN '2.0.0' WHEN r < 0.96 THEN '4.7.28' ELSE '5.1.1' END AS enhanced,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import BooleanField, F, Func, IntegerField, Q, QuerySet
 from django.db.models.expressions import RawSQL
@@ -69,6 +71,7 @@ _PLAIN_SORTS = {
 _STAT_SORTS = ("sent_1h", "sent_24h", "bounce_rate", "sent_today")
 SORTS = (*_PLAIN_SORTS, *_STAT_SORTS)
 _SENT_SQL = " + ".join(f"r.{c}" for c in SENT_COLUMNS)
+FIGURES_CACHE_KEY = "mailmon:ips:figures"
 
 
 def ip_queryset(filters: IpFilters) -> QuerySet[SendingIP]:
@@ -105,55 +108,80 @@ def _windows(now: dt.datetime) -> dict[str, tuple[str, dt.datetime]]:
     }
 
 
-def _stat_page_ids(ips: QuerySet, key: str, descending: bool, limit: int, offset: int) -> list[int]:
-    """One page of IP ids ordered by a figure: the rollup window summed once per IP (GROUP BY, hash
-    join), not a subquery per IP."""
-    table, since = _windows(timezone.now())["sent_24h" if key == "bounce_rate" else key]
-    if key == "bounce_rate":
-        value, order = f"sum(r.n_bounced)::float8 / NULLIF(sum({_SENT_SQL}), 0)", "s.v"
-    else:
-        value, order = f"sum({_SENT_SQL})", "coalesce(s.v, 0)"
-    ids_sql, ids_params = ips.values("id").query.sql_with_params()
-    ip_table = SendingIP._meta.db_table
-    sql = (
-        f"SELECT ip.id FROM {ip_table} AS ip LEFT JOIN (SELECT r.sending_ip, {value} AS v FROM {table} AS r "
-        f"WHERE r.bucket >= %s GROUP BY 1) AS s ON s.sending_ip = ip.address WHERE ip.id IN ({ids_sql}) "
-        f"ORDER BY {order} {'DESC' if descending else 'ASC'} NULLS LAST, ip.address LIMIT %s OFFSET %s"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [since, *ids_params, limit, offset])
-        return [pk for (pk,) in cursor.fetchall()]
-
-
-def ip_stats(addresses: list[str], *, now: dt.datetime | None = None) -> dict[str, dict]:
-    """Sent 1 h / 24 h / today and the 24 h bounce rate of each address, in one statement."""
-    now = now or timezone.now()
+def _figures_now(now: dt.datetime) -> dict[str, tuple[int, int, int, int]]:
+    """(sent 1 h, sent 24 h, sent today, bounced 24 h) of every address that sent, in one statement:
+    each window's rollup summed per IP (GROUP BY, one pass over the window's rows)."""
     parts, params = [], []
     for name, (table, since) in _windows(now).items():
         parts.append(
             f"SELECT '{name}', host(r.sending_ip), sum({_SENT_SQL}), sum(r.n_bounced) FROM {table} AS r "
-            "WHERE r.sending_ip = ANY(%s::inet[]) AND r.bucket >= %s GROUP BY 2"
+            "WHERE r.bucket >= %s AND r.sending_ip IS NOT NULL GROUP BY 2"
         )
-        params += [addresses, since]
-    stats = {a: {"sent_1h": 0, "sent_24h": 0, "sent_today": 0, "bounced_24h": 0} for a in addresses}
+        params.append(since)
+    slot = {"sent_1h": 0, "sent_24h": 1, "sent_today": 2}
+    figures: dict[str, list[int]] = {}
     with connection.cursor() as cursor:
         cursor.execute(" UNION ALL ".join(parts), params)
         for name, address, sent, bounced in cursor.fetchall():
-            row = stats.setdefault(address, {})
-            row[name] = int(sent or 0)
+            row = figures.setdefault(address, [0, 0, 0, 0])
+            row[slot[name]] = int(sent or 0)
             if name == "sent_24h":
-                row["bounced_24h"] = int(bounced or 0)
-    for row in stats.values():
-        row["bounce_rate"] = row["bounced_24h"] / row["sent_24h"] if row.get("sent_24h") else None
-        row["bounce_pct"] = None if row["bounce_rate"] is None else 100 * row["bounce_rate"]
-    return stats
+                row[3] = int(bounced or 0)
+    return {address: (row[0], row[1], row[2], row[3]) for address, row in figures.items()}
+
+
+def ip_figures() -> dict[str, tuple[int, int, int, int]]:
+    """Every IP's (sent 1 h, sent 24 h, sent today, bounced 24 h) keyed by address, kept in the
+    cache (shared by every process) for ``MAILMON_IP_FIGURES_CACHE_SECONDS``.
+
+    Summing a day of hourly rollups for 5,000 IPs takes ~100 ms, and sorting the IP table by a
+    figure needs every matching IP's figure, so the whole map is kept; the page's rows read
+    their figures from the same map, so the order and the figures shown always agree."""
+    ttl = settings.MAILMON_IP_FIGURES_CACHE_SECONDS
+    figures = cache.get(FIGURES_CACHE_KEY) if ttl else None
+    if figures is None:
+        figures = _figures_now(timezone.now())
+        if ttl:
+            cache.set(FIGURES_CACHE_KEY, figures, timeout=ttl)
+    return figures
+
+
+def _stats(figures: tuple[int, int, int, int] | None) -> dict:
+    sent_1h, sent_24h, sent_today, bounced = figures or (0, 0, 0, 0)
+    rate = bounced / sent_24h if sent_24h else None
+    return {"sent_1h": sent_1h, "sent_24h": sent_24h, "sent_today": sent_today, "bounced_24h": bounced,
+            "bounce_rate": rate, "bounce_pct": None if rate is None else 100 * rate}  # fmt: skip
+
+
+def ip_stats(addresses: list[str]) -> dict[str, dict]:
+    """Sent 1 h / 24 h / today and the 24 h bounce rate of each address (from :func:`ip_figures`)."""
+    figures = ip_figures()
+    return {address: _stats(figures.get(address)) for address in addresses}
+
+
+def _stat_page_ids(ips: QuerySet, key: str, descending: bool, limit: int, offset: int) -> list[int]:
+    """One page of IP ids ordered by a figure, ties by address. Counts without a figure are 0; a
+    bounce rate without sends comes last in both directions. Only the matching IPs' ids and
+    addresses are read (in address order, which the stable sort keeps for ties); the figures
+    come from :func:`ip_figures`."""
+    figures, sign, zero = ip_figures(), -1 if descending else 1, (0, 0, 0, 0)
+    slot = {"sent_1h": 0, "sent_24h": 1, "sent_today": 2}.get(key)
+
+    def order(row: tuple[int, str]) -> tuple[bool, float]:
+        figure = figures.get(row[1], zero)
+        if slot is not None:
+            return False, sign * figure[slot]
+        return (False, sign * figure[3] / figure[1]) if figure[1] else (True, 0)  # bounce rate
+
+    rows = sorted(ips.order_by("address").values_list("id", "address"), key=order)
+    return [pk for pk, _ in rows[offset : offset + limit]]
 
 
 def ip_table(*, filters: IpFilters, sort: str = "address", page: int = 1, page_size: int = 50) -> dict:
     """One page of the IP table: the IPs with node, pool, figures and current DNSBL listings.
 
-    Plain columns sort in SQL on the IP rows; figure columns (``sent_24h`` …) sort on the IP
-    rollup summed per IP in one pass; only the page's IPs get their figures read.
+    Plain columns sort in SQL on the IP rows; figure columns (``sent_24h`` …) sort the matching
+    IPs in Python on the cached per-IP figures (:func:`ip_figures`), which the rows show too.
     """
     key, descending = sort.removeprefix("-"), sort.startswith("-")
     ips = ip_queryset(filters)

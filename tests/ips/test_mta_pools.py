@@ -126,9 +126,31 @@ def test_it_needs_an_agent_key(client, viewer_client, fleet):
 
 
 def test_a_cached_answer_is_reused_until_something_changes(client, agent_headers, fleet, django_assert_num_queries):
-    client.get(URL, **agent_headers)
-    with django_assert_num_queries(1):  # the key lookup; the answer comes from the cache
+    first = client.get(URL, **agent_headers)
+    with django_assert_num_queries(0):  # the key from the key cache, the answer from Redis
         assert client.get(URL, **agent_headers).status_code == 200
+        assert client.get(URL, HTTP_IF_NONE_MATCH=first["ETag"], **agent_headers).status_code == 304
+
+
+def test_the_etag_shortcut_still_refuses_bad_keys(client, agent_headers, fleet):
+    etag = client.get(URL, **agent_headers)["ETag"]
+    for header in ("Api-Key nope.nope", ""):
+        refused = client.get(URL, HTTP_IF_NONE_MATCH=etag, HTTP_AUTHORIZATION=header, REMOTE_ADDR="127.0.0.1")
+        assert refused.status_code == 401
+        assert refused["WWW-Authenticate"] == "Api-Key" and "detail" in refused.json()
+    stored, key = make_agent_key("walled", allowed_cidrs=["10.0.0.0/8"])
+    outside = client.get(URL, HTTP_IF_NONE_MATCH=etag, HTTP_AUTHORIZATION=f"Api-Key {key}", REMOTE_ADDR="192.0.2.1")
+    assert outside.status_code == 403 and "192.0.2.1" in outside.json()["detail"]
+
+
+def test_a_node_scoped_key_gets_its_own_etag_through_the_shortcut(client, agent_headers, fleet):
+    nodes, _ = fleet
+    _, key = make_agent_key("mta-out-2", node=nodes[1])
+    headers = {"HTTP_AUTHORIZATION": f"Api-Key {key}", "REMOTE_ADDR": "127.0.0.1"}
+    fleet_etag, node_etag = client.get(URL, **agent_headers)["ETag"], client.get(URL, **headers)["ETag"]
+    assert fleet_etag != node_etag
+    assert client.get(URL, HTTP_IF_NONE_MATCH=fleet_etag, **headers).status_code == 200
+    assert client.get(URL, HTTP_IF_NONE_MATCH=node_etag, **headers).status_code == 304
 
 
 def test_an_admin_edit_moves_the_etag(client, agent_headers, operator_client, fleet):
