@@ -36,26 +36,27 @@ def sent_today_by_ip(*, day: dt.date) -> dict[str, int]:
         return {address: int(n) for address, n in cursor.fetchall()}
 
 
-def mta_pools(*, node_id: int | None, day: dt.date) -> list[dict]:
+def mta_pools(*, day: dt.date) -> list[dict]:
     """Every pool with the IPs allowed to send now: active and under their daily limit.
 
-    ``node_id`` narrows the IPs to one node's (pools are listed all the same, so an MTA
-    knows a pool it serves has no allowed IP and holds or falls back).
+    Each IP carries its ``node_id`` so that the answer for one node is narrowed from this one
+    (``apps/ips/mta.py``); pools are listed all the same, so an MTA knows a pool it serves has
+    no allowed IP and holds or falls back.
     """
     sent = sent_today_by_ip(day=day)
     ips = SendingIP.objects.filter(status=IpStatus.ACTIVE, pool__isnull=False)
-    if node_id is not None:
-        ips = ips.filter(Q(node_id=node_id))
     members: dict[int, list[dict]] = {}
-    rows = ips.order_by("address").values_list("address", "pool_id", "node__hostname", "weight", "daily_limit")
-    for address, pool_id, hostname, weight, limit in rows:
+    rows = ips.order_by("address").values_list(
+        "address", "pool_id", "node_id", "node__hostname", "weight", "daily_limit"
+    )
+    for address, pool_id, node_id, hostname, weight, limit in rows:
         used = sent.get(address, 0)
         remaining = None if limit is None else limit - used
         if remaining is not None and remaining <= 0:
             continue
         members.setdefault(pool_id, []).append({
             "address": address, "version": 6 if ":" in address else 4, "node": hostname, "weight": weight,
-            "daily_limit": limit, "sent_today": used, "remaining": remaining,
+            "daily_limit": limit, "sent_today": used, "remaining": remaining, "node_id": node_id,
         })  # fmt: skip
     pools = IpPool.objects.order_by("name").values_list("id", "name", "type")
     return [{"id": pk, "name": name, "type": kind, "ips": members.get(pk, [])} for pk, name, kind in pools]
@@ -115,7 +116,7 @@ def _figures_now(now: dt.datetime) -> dict[str, tuple[int, int, int, int]]:
     for name, (table, since) in _windows(now).items():
         parts.append(
             f"SELECT '{name}', host(r.sending_ip), sum({_SENT_SQL}), sum(r.n_bounced) FROM {table} AS r "
-            "WHERE r.bucket >= %s AND r.sending_ip IS NOT NULL GROUP BY 2"
+            "WHERE r.bucket >= %s AND r.sending_ip IS NOT NULL GROUP BY r.sending_ip"  # host() once per IP
         )
         params.append(since)
     slot = {"sent_1h": 0, "sent_24h": 1, "sent_today": 2}
@@ -153,18 +154,11 @@ def _stats(figures: tuple[int, int, int, int] | None) -> dict:
             "bounce_rate": rate, "bounce_pct": None if rate is None else 100 * rate}  # fmt: skip
 
 
-def ip_stats(addresses: list[str]) -> dict[str, dict]:
-    """Sent 1 h / 24 h / today and the 24 h bounce rate of each address (from :func:`ip_figures`)."""
-    figures = ip_figures()
-    return {address: _stats(figures.get(address)) for address in addresses}
-
-
-def _stat_page_ids(ips: QuerySet, key: str, descending: bool, limit: int, offset: int) -> list[int]:
-    """One page of IP ids ordered by a figure, ties by address. Counts without a figure are 0; a
-    bounce rate without sends comes last in both directions. Only the matching IPs' ids and
-    addresses are read (in address order, which the stable sort keeps for ties); the figures
-    come from :func:`ip_figures`."""
-    figures, sign, zero = ip_figures(), -1 if descending else 1, (0, 0, 0, 0)
+def _by_figure(rows: list[tuple[int, str]], figures: dict, key: str, descending: bool) -> list[int]:
+    """The ids of ``rows`` (id, address; in address order, which the stable sort keeps for ties)
+    ordered by a figure. Counts without a figure are 0; a bounce rate without sends comes last
+    in both directions."""
+    sign, zero = -1 if descending else 1, (0, 0, 0, 0)
     slot = {"sent_1h": 0, "sent_24h": 1, "sent_today": 2}.get(key)
 
     def order(row: tuple[int, str]) -> tuple[bool, float]:
@@ -173,8 +167,7 @@ def _stat_page_ids(ips: QuerySet, key: str, descending: bool, limit: int, offset
             return False, sign * figure[slot]
         return (False, sign * figure[3] / figure[1]) if figure[1] else (True, 0)  # bounce rate
 
-    rows = sorted(ips.order_by("address").values_list("id", "address"), key=order)
-    return [pk for pk, _ in rows[offset : offset + limit]]
+    return [pk for pk, _ in sorted(rows, key=order)]
 
 
 def ip_table(*, filters: IpFilters, sort: str = "address", page: int = 1, page_size: int = 50) -> dict:
@@ -185,22 +178,24 @@ def ip_table(*, filters: IpFilters, sort: str = "address", page: int = 1, page_s
     """
     key, descending = sort.removeprefix("-"), sort.startswith("-")
     ips = ip_queryset(filters)
-    count = ips.count()
     offset = (page - 1) * page_size
-    if key in _STAT_SORTS:
-        ids = _stat_page_ids(ips, key, descending, page_size, offset)
+    figures = ip_figures()
+    if key in _STAT_SORTS:  # every matching IP's id and address, ordered here by its figure
+        matching = list(ips.order_by("address").values_list("id", "address"))
+        count = len(matching)
+        ids = _by_figure(matching, figures, key, descending)[offset : offset + page_size]
         found = SendingIP.objects.select_related("node", "pool").in_bulk(ids)
         rows = [found[pk] for pk in ids if pk in found]
     else:
+        count = ips.count()
         field = F(_PLAIN_SORTS[key])
         order = field.desc(nulls_last=True) if descending else field.asc(nulls_last=True)
         rows = list(ips.select_related("node", "pool").order_by(order, "address")[offset : offset + page_size])
-    stats = ip_stats([ip.address for ip in rows]) if rows else {}
     listed: dict[int, list[str]] = {}
     for ip_id, zone in listings().filter(ip_id__in=[ip.pk for ip in rows]).values_list("ip_id", "zone__name"):
         listed.setdefault(ip_id, []).append(zone)
     for ip in rows:
-        ip.stats = stats.get(ip.address, {})
+        ip.stats = _stats(figures.get(ip.address))
         ip.listings = sorted(listed.get(ip.pk, []))
     return {"count": count, "page": page, "page_size": page_size, "results": rows}
 

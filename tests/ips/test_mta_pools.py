@@ -162,3 +162,25 @@ def test_an_admin_edit_moves_the_etag(client, agent_headers, operator_client, fl
     assert response.status_code == 302
     second = client.get(URL, HTTP_IF_NONE_MATCH=first["ETag"], **agent_headers)
     assert second.status_code == 200 and addresses(second.json(), "bulk") == []
+
+
+def test_node_answers_are_narrowed_from_one_fleet_read_per_epoch(client, agent_headers, fleet,
+                                                                  django_assert_num_queries):
+    nodes, _ = fleet
+    _, key = make_agent_key("mta-out-1", node=nodes[0])
+    headers = {"HTTP_AUTHORIZATION": f"Api-Key {key}", "REMOTE_ADDR": "127.0.0.1"}
+    client.get(URL, **agent_headers)  # the fleet's answer: reads the IPs and the sent-today counts
+    with django_assert_num_queries(2):  # the new key: its row, last_used_at. The answer is cut from the fleet's
+        body = client.get(URL, **headers).json()
+    assert [ip["address"] for p in body["pools"] for ip in p["ips"]] == ["198.51.100.2", "198.51.100.1"]
+    assert all("node_id" not in ip for p in body["pools"] for ip in p["ips"])
+
+
+def test_after_redis_loses_the_version_nothing_kept_in_memory_is_served(client, agent_headers, fleet):
+    from apps.core.redis import get_redis
+    from apps.ips.models import SendingIP
+
+    assert "198.51.100.2" in addresses(client.get(URL, **agent_headers).json(), "bulk")
+    SendingIP.objects.filter(address="198.51.100.2").update(status=IpStatus.PAUSED)  # no version bump
+    get_redis().flushdb()  # e.g. a Redis restart without persistence
+    assert addresses(client.get(URL, **agent_headers).json(), "bulk") == []
