@@ -15,7 +15,10 @@ then dropped unless --keep-db), it:
 4. times a bulk pause of 1,000 IPs through ``POST /api/v1/ips/bulk`` (and the activation back);
 5. polls ``GET /api/v1/mta/pools`` with an agent key and the last ETag for ``--seconds``
    seconds from one thread → requests/s (all 304s), plus the cold build of the answer;
-6. the same polls over HTTP: gunicorn as deployed (``gunicorn.conf.py``: gthread, 4 threads;
+6. one node-scoped key per node (20) polling once per sent-today epoch (1 s epochs here), as
+   MTAs polling every ``MAILMON_MTA_POOLS_SENT_REFRESH`` seconds do: each poll meets a new
+   epoch, so its answer is rebuilt → latency per poll, and the time per epoch for all nodes;
+7. the same polls as in 5 over HTTP: gunicorn as deployed (``gunicorn.conf.py``: gthread, 4 threads;
    ``--http-workers`` processes) and ``--http-clients`` keep-alive clients (threads of this
    process, so they share the 2 cores with the server) for ``--seconds`` seconds.
 
@@ -195,6 +198,46 @@ def time_mta_pools(seconds: float, key: str) -> dict:
             "mta_pools_etag_requests_per_s": round(rps)}  # fmt: skip
 
 
+def time_mta_node_polls(rounds: int) -> dict:
+    """One node-scoped key per node, each polling once per sent-today epoch, as MTAs polling every
+    MAILMON_MTA_POOLS_SENT_REFRESH seconds do (here 1 s epochs): every poll meets a new epoch,
+    so its answer is rebuilt (and is a 304 when nothing changed)."""
+    import statistics
+
+    from django.conf import settings
+    from django.test import Client
+
+    from apps.core.models import AgentAPIKey
+    from apps.nodes.models import Node
+
+    refresh, settings.MAILMON_MTA_POOLS_SENT_REFRESH = settings.MAILMON_MTA_POOLS_SENT_REFRESH, 1
+    try:
+        clients = []
+        for node in Node.objects.order_by("id"):
+            _, key = AgentAPIKey.objects.create_key(name=f"bench-{node.hostname}", node=node)
+            client = Client(HTTP_AUTHORIZATION=f"Api-Key {key}", REMOTE_ADDR="127.0.0.1")
+            clients.append([client, client.get("/api/v1/mta/pools")["ETag"]])
+        samples, rounds_ms, statuses = [], [], Counter()
+        for _ in range(rounds):
+            time.sleep(1.02 - time.time() % 1)  # just past the start of the next epoch
+            began = time.perf_counter()
+            for entry in clients:
+                start = time.perf_counter()
+                response = entry[0].get("/api/v1/mta/pools", HTTP_IF_NONE_MATCH=entry[1])
+                samples.append(time.perf_counter() - start)
+                statuses[response.status_code] += 1
+                if response.status_code == 200:
+                    entry[1] = response["ETag"]
+            rounds_ms.append((time.perf_counter() - began) * 1000)
+    finally:
+        settings.MAILMON_MTA_POOLS_SENT_REFRESH = refresh
+    return {"mta_pools_node_poll_new_epoch_ms": {"p50": round(statistics.median(samples) * 1000, 1),
+                                                  "p95": p95(samples)},
+            "mta_pools_node_polls_per_epoch_ms": round(statistics.median(rounds_ms), 1),
+            "mta_pools_node_polls": {"nodes": len(clients), "rounds": rounds,
+                                     "statuses": {str(k): v for k, v in sorted(statuses.items())}}}  # fmt: skip
+
+
 def _poll_http(port: int, key: str, etag: str, until: float, counts: Counter, lock: threading.Lock) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     headers = {"Authorization": f"Api-Key {key}", "If-None-Match": etag}
@@ -277,6 +320,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=500_000)
     parser.add_argument("--repeat", type=int, default=40)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--node-rounds", type=int, default=8)
     parser.add_argument("--http-workers", type=int, default=2)
     parser.add_argument("--http-clients", type=int, default=4)
     parser.add_argument("--db", default=BENCH_DB)
@@ -332,6 +376,8 @@ def main() -> None:
         _, key = AgentAPIKey.objects.create_key(name="bench-mta")
         log("polling /api/v1/mta/pools")
         mta = time_mta_pools(args.seconds, key)
+        log("node-scoped keys polling once per epoch")
+        mta |= time_mta_node_polls(args.node_rounds)
         log("polling /api/v1/mta/pools over HTTP")
         mta |= time_mta_pools_http(args.seconds, key, args.http_workers, args.http_clients)
         result = {

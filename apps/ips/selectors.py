@@ -109,16 +109,20 @@ def _windows(now: dt.datetime) -> dict[str, tuple[str, dt.datetime]]:
     }
 
 
-def _figures_now(now: dt.datetime) -> dict[str, tuple[int, int, int, int]]:
-    """(sent 1 h, sent 24 h, sent today, bounced 24 h) of every address that sent, in one statement:
-    each window's rollup summed per IP (GROUP BY, one pass over the window's rows)."""
+Figures = dict[str, tuple[int, int, int, int]]  # address → (sent 1 h, sent 24 h, sent today, bounced 24 h)
+
+
+def _figures_now(now: dt.datetime, addresses: list[str] | None = None) -> Figures:
+    """The figures of every address that sent (or of ``addresses``), in one statement: each
+    window's rollup summed per IP (GROUP BY, one pass over the window's rows)."""
+    only = "" if addresses is None else " AND r.sending_ip = ANY(%s::inet[])"
     parts, params = [], []
     for name, (table, since) in _windows(now).items():
         parts.append(
             f"SELECT '{name}', host(r.sending_ip), sum({_SENT_SQL}), sum(r.n_bounced) FROM {table} AS r "
-            "WHERE r.bucket >= %s AND r.sending_ip IS NOT NULL GROUP BY r.sending_ip"  # host() once per IP
+            f"WHERE r.bucket >= %s AND r.sending_ip IS NOT NULL{only} GROUP BY r.sending_ip"  # host() once per IP
         )
-        params.append(since)
+        params += [since] if addresses is None else [since, addresses]
     slot = {"sent_1h": 0, "sent_24h": 1, "sent_today": 2}
     figures: dict[str, list[int]] = {}
     with connection.cursor() as cursor:
@@ -131,16 +135,16 @@ def _figures_now(now: dt.datetime) -> dict[str, tuple[int, int, int, int]]:
     return {address: (row[0], row[1], row[2], row[3]) for address, row in figures.items()}
 
 
-def ip_figures() -> dict[str, tuple[int, int, int, int]]:
-    """Every IP's (sent 1 h, sent 24 h, sent today, bounced 24 h) keyed by address, kept in the
-    cache (shared by every process) for ``MAILMON_IP_FIGURES_CACHE_SECONDS``.
+def ip_figures(*, cached_only: bool = False) -> Figures | None:
+    """Every IP's figures keyed by address, kept in the cache (shared by every process) for
+    ``MAILMON_IP_FIGURES_CACHE_SECONDS``; with ``cached_only``, None rather than computing them.
 
     Summing a day of hourly rollups for 5,000 IPs takes ~100 ms, and sorting the IP table by a
     figure needs every matching IP's figure, so the whole map is kept; the page's rows read
-    their figures from the same map, so the order and the figures shown always agree."""
+    their figures from the same map, so the order and the figures shown agree."""
     ttl = settings.MAILMON_IP_FIGURES_CACHE_SECONDS
     figures = cache.get(FIGURES_CACHE_KEY) if ttl else None
-    if figures is None:
+    if figures is None and not cached_only:
         figures = _figures_now(timezone.now())
         if ttl:
             cache.set(FIGURES_CACHE_KEY, figures, timeout=ttl)
@@ -154,7 +158,7 @@ def _stats(figures: tuple[int, int, int, int] | None) -> dict:
             "bounce_rate": rate, "bounce_pct": None if rate is None else 100 * rate}  # fmt: skip
 
 
-def _by_figure(rows: list[tuple[int, str]], figures: dict, key: str, descending: bool) -> list[int]:
+def _by_figure(rows: list[tuple[int, str]], figures: Figures, key: str, descending: bool) -> list[int]:
     """The ids of ``rows`` (id, address; in address order, which the stable sort keeps for ties)
     ordered by a figure. Counts without a figure are 0; a bounce rate without sends comes last
     in both directions."""
@@ -175,11 +179,12 @@ def ip_table(*, filters: IpFilters, sort: str = "address", page: int = 1, page_s
 
     Plain columns sort in SQL on the IP rows; figure columns (``sent_24h`` …) sort the matching
     IPs in Python on the cached per-IP figures (:func:`ip_figures`), which the rows show too.
+    A plain sort uses the cached figures when there are some, else reads its page's only.
     """
     key, descending = sort.removeprefix("-"), sort.startswith("-")
     ips = ip_queryset(filters)
     offset = (page - 1) * page_size
-    figures = ip_figures()
+    figures = ip_figures(cached_only=key not in _STAT_SORTS)
     if key in _STAT_SORTS:  # every matching IP's id and address, ordered here by its figure
         matching = list(ips.order_by("address").values_list("id", "address"))
         count = len(matching)
@@ -191,6 +196,8 @@ def ip_table(*, filters: IpFilters, sort: str = "address", page: int = 1, page_s
         field = F(_PLAIN_SORTS[key])
         order = field.desc(nulls_last=True) if descending else field.asc(nulls_last=True)
         rows = list(ips.select_related("node", "pool").order_by(order, "address")[offset : offset + page_size])
+        if figures is None:  # nothing cached: this page's figures only (a few ms), not every IP's
+            figures = _figures_now(timezone.now(), [ip.address for ip in rows]) if rows else {}
     listed: dict[int, list[str]] = {}
     for ip_id, zone in listings().filter(ip_id__in=[ip.pk for ip in rows]).values_list("ip_id", "zone__name"):
         listed.setdefault(ip_id, []).append(zone)

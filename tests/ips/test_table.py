@@ -100,3 +100,16 @@ def test_figures_are_reused_for_the_cache_time_and_read_again_after(traffic, set
     assert cached["results"][0].address == "198.51.100.1"  # the figures of the first call
     settings.MAILMON_IP_FIGURES_CACHE_SECONDS = 0
     assert ip_table(filters=IpFilters(), sort="-sent_1h")["results"][0].address == "198.51.100.4"
+
+
+def test_a_plain_sort_reads_only_its_pages_figures_unless_they_are_cached(traffic):
+    from django.core.cache import cache
+
+    from apps.ips.selectors import FIGURES_CACHE_KEY
+
+    first = ip_table(filters=IpFilters(), sort="address", page=1, page_size=2)
+    assert [(ip.address, ip.stats["sent_24h"]) for ip in first["results"]] == [("198.51.100.1", 4),
+                                                                                ("198.51.100.2", 6)]
+    assert cache.get(FIGURES_CACHE_KEY) is None  # every IP's figures are summed for figure sorts only
+    ip_table(filters=IpFilters(), sort="sent_1h")
+    assert cache.get(FIGURES_CACHE_KEY)["198.51.100.10"][1] == 2
