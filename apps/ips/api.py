@@ -60,16 +60,6 @@ class MtaPoolsApi(APIView):
         generated_at = serializers.DateTimeField()
         pools = PoolSerializer(many=True)
 
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("node", str, description="Hostname: narrows a fleet key to one node's IPs."),
-            OpenApiParameter("If-None-Match", str, OpenApiParameter.HEADER, description="The last ETag seen."),
-        ],
-        responses={
-            200: OutputSerializer,
-            304: OpenApiResponse(description="Nothing changed since the ETag in If-None-Match."),
-        },
-    )
     def dispatch(self, request, *args, **kwargs):
         # The pollers' common case, a GET with the current ETag, is answered before DRF's
         # machinery (request wrapping, content negotiation, serializers): with the agent key
@@ -90,6 +80,16 @@ class MtaPoolsApi(APIView):
         etag = mta_pools_etag(node_id=principal.key.node_id)
         return _answer(etag, None) if etag is not None and etag in parse_etags(wanted) else None
 
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("node", str, description="Hostname: narrows a fleet key to one node's IPs."),
+            OpenApiParameter("If-None-Match", str, OpenApiParameter.HEADER, description="The last ETag seen."),
+        ],
+        responses={
+            200: OutputSerializer,
+            304: OpenApiResponse(description="Nothing changed since the ETag in If-None-Match."),
+        },
+    )
     def get(self, request):
         node_id = self._node_id(request)
         wanted = parse_etags(request.headers.get("If-None-Match", ""))

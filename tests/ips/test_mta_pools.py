@@ -184,3 +184,10 @@ def test_after_redis_loses_the_version_nothing_kept_in_memory_is_served(client, 
     SendingIP.objects.filter(address="198.51.100.2").update(status=IpStatus.PAUSED)  # no version bump
     get_redis().flushdb()  # e.g. a Redis restart without persistence
     assert addresses(client.get(URL, **agent_headers).json(), "bulk") == []
+
+
+def test_the_schema_documents_the_poll_with_its_304(viewer_client):
+    operation = viewer_client.get("/api/schema/?format=json").json()["paths"]["/api/v1/mta/pools"]["get"]
+    assert {"200", "304", "401", "403"} <= set(operation["responses"])
+    assert {p["name"] for p in operation["parameters"]} >= {"node", "If-None-Match"}
+    assert operation["security"] == [{"AgentApiKey": []}]
