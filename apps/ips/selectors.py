@@ -72,7 +72,8 @@ _PLAIN_SORTS = {
 _STAT_SORTS = ("sent_1h", "sent_24h", "bounce_rate", "sent_today")
 SORTS = (*_PLAIN_SORTS, *_STAT_SORTS)
 _SENT_SQL = " + ".join(f"r.{c}" for c in SENT_COLUMNS)
-FIGURES_CACHE_KEY = "mailmon:ips:figures"
+FIGURES_CACHE_KEY = "mailmon:ips:figures"  # + ":<window>"
+WINDOWS = ("sent_1h", "sent_24h", "sent_today")  # the figures' windows (bounce % is over sent_24h)
 
 
 def ip_queryset(filters: IpFilters) -> QuerySet[SendingIP]:
@@ -109,67 +110,63 @@ def _windows(now: dt.datetime) -> dict[str, tuple[str, dt.datetime]]:
     }
 
 
-Figures = dict[str, tuple[int, int, int, int]]  # address → (sent 1 h, sent 24 h, sent today, bounced 24 h)
+Sums = dict[str, tuple[int, int]]  # address → (attempts, bounced) over one window
 
 
-def _figures_now(now: dt.datetime, addresses: list[str] | None = None) -> Figures:
-    """The figures of every address that sent (or of ``addresses``), in one statement: each
-    window's rollup summed per IP (GROUP BY, one pass over the window's rows)."""
+def _window_sums(now: dt.datetime, windows: tuple[str, ...], addresses: list[str] | None = None) -> dict[str, Sums]:
+    """Per window (``sent_1h``, ``sent_24h``, ``sent_today``), each address's attempts and bounces,
+    in one statement: the window's rollup summed per IP (GROUP BY, one pass over its rows); for
+    every address that sent, or for ``addresses`` only."""
     only = "" if addresses is None else " AND r.sending_ip = ANY(%s::inet[])"
     parts, params = [], []
     for name, (table, since) in _windows(now).items():
-        parts.append(
-            f"SELECT '{name}', host(r.sending_ip), sum({_SENT_SQL}), sum(r.n_bounced) FROM {table} AS r "
-            f"WHERE r.bucket >= %s AND r.sending_ip IS NOT NULL{only} GROUP BY r.sending_ip"  # host() once per IP
-        )
-        params += [since] if addresses is None else [since, addresses]
-    slot = {"sent_1h": 0, "sent_24h": 1, "sent_today": 2}
-    figures: dict[str, list[int]] = {}
+        if name in windows:
+            parts.append(
+                f"SELECT '{name}', host(r.sending_ip), sum({_SENT_SQL}), sum(r.n_bounced) FROM {table} AS r "
+                f"WHERE r.bucket >= %s AND r.sending_ip IS NOT NULL{only} GROUP BY r.sending_ip"  # host() per IP
+            )
+            params += [since] if addresses is None else [since, addresses]
+    sums: dict[str, Sums] = {name: {} for name in windows}
     with connection.cursor() as cursor:
         cursor.execute(" UNION ALL ".join(parts), params)
         for name, address, sent, bounced in cursor.fetchall():
-            row = figures.setdefault(address, [0, 0, 0, 0])
-            row[slot[name]] = int(sent or 0)
-            if name == "sent_24h":
-                row[3] = int(bounced or 0)
-    return {address: (row[0], row[1], row[2], row[3]) for address, row in figures.items()}
+            sums[name][address] = (int(sent or 0), int(bounced or 0))
+    return sums
 
 
-def ip_figures(*, cached_only: bool = False) -> Figures | None:
-    """Every IP's figures keyed by address, kept in the cache (shared by every process) for
-    ``MAILMON_IP_FIGURES_CACHE_SECONDS``; with ``cached_only``, None rather than computing them.
-
-    Summing a day of hourly rollups for 5,000 IPs takes ~100 ms, and sorting the IP table by a
-    figure needs every matching IP's figure, so the whole map is kept; the page's rows read
-    their figures from the same map, so the order and the figures shown agree."""
+def ip_window_sums(window: str) -> Sums:
+    """Every IP's attempts and bounces over one window, kept in the cache (shared by every
+    process) for ``MAILMON_IP_FIGURES_CACHE_SECONDS``: sorting the IP table by a figure needs
+    every matching IP's, and summing a day of hourly rollups for 5,000 IPs takes ~100 ms."""
     ttl = settings.MAILMON_IP_FIGURES_CACHE_SECONDS
-    figures = cache.get(FIGURES_CACHE_KEY) if ttl else None
-    if figures is None and not cached_only:
-        figures = _figures_now(timezone.now())
+    key = f"{FIGURES_CACHE_KEY}:{window}"
+    sums = cache.get(key) if ttl else None
+    if sums is None:
+        sums = _window_sums(timezone.now(), (window,))[window]
         if ttl:
-            cache.set(FIGURES_CACHE_KEY, figures, timeout=ttl)
-    return figures
+            cache.set(key, sums, timeout=ttl)
+    return sums
 
 
-def _stats(figures: tuple[int, int, int, int] | None) -> dict:
-    sent_1h, sent_24h, sent_today, bounced = figures or (0, 0, 0, 0)
+def _stats(address: str, sums: dict[str, Sums]) -> dict:
+    sent_24h, bounced = sums["sent_24h"].get(address, (0, 0))
     rate = bounced / sent_24h if sent_24h else None
-    return {"sent_1h": sent_1h, "sent_24h": sent_24h, "sent_today": sent_today, "bounced_24h": bounced,
+    return {"sent_1h": sums["sent_1h"].get(address, (0, 0))[0], "sent_24h": sent_24h,
+            "sent_today": sums["sent_today"].get(address, (0, 0))[0], "bounced_24h": bounced,
             "bounce_rate": rate, "bounce_pct": None if rate is None else 100 * rate}  # fmt: skip
 
 
-def _by_figure(rows: list[tuple[int, str]], figures: Figures, key: str, descending: bool) -> list[int]:
+def _by_figure(rows: list[tuple[int, str]], sums: Sums, key: str, descending: bool) -> list[int]:
     """The ids of ``rows`` (id, address; in address order, which the stable sort keeps for ties)
-    ordered by a figure. Counts without a figure are 0; a bounce rate without sends comes last
-    in both directions."""
-    sign, zero = -1 if descending else 1, (0, 0, 0, 0)
-    slot = {"sent_1h": 0, "sent_24h": 1, "sent_today": 2}.get(key)
+    ordered by a figure of ``sums``. Counts without a figure are 0; a bounce rate without sends
+    comes last in both directions."""
+    sign, zero = -1 if descending else 1, (0, 0)
 
     def order(row: tuple[int, str]) -> tuple[bool, float]:
-        figure = figures.get(row[1], zero)
-        if slot is not None:
-            return False, sign * figure[slot]
-        return (False, sign * figure[3] / figure[1]) if figure[1] else (True, 0)  # bounce rate
+        sent, bounced = sums.get(row[1], zero)
+        if key != "bounce_rate":
+            return False, sign * sent
+        return (False, sign * bounced / sent) if sent else (True, 0)
 
     return [pk for pk, _ in sorted(rows, key=order)]
 
@@ -178,17 +175,19 @@ def ip_table(*, filters: IpFilters, sort: str = "address", page: int = 1, page_s
     """One page of the IP table: the IPs with node, pool, figures and current DNSBL listings.
 
     Plain columns sort in SQL on the IP rows; figure columns (``sent_24h`` …) sort the matching
-    IPs in Python on the cached per-IP figures (:func:`ip_figures`), which the rows show too.
-    A plain sort uses the cached figures when there are some, else reads its page's only.
+    IPs in Python on every IP's sums of that window, cached (:func:`ip_window_sums`); the rows
+    show that window from the same sums and the other figures from their page's own query.
     """
     key, descending = sort.removeprefix("-"), sort.startswith("-")
     ips = ip_queryset(filters)
     offset = (page - 1) * page_size
-    figures = ip_figures(cached_only=key not in _STAT_SORTS)
+    window, snapshot = None, None
     if key in _STAT_SORTS:  # every matching IP's id and address, ordered here by its figure
+        window = "sent_24h" if key == "bounce_rate" else key
+        snapshot = ip_window_sums(window)
         matching = list(ips.order_by("address").values_list("id", "address"))
         count = len(matching)
-        ids = _by_figure(matching, figures, key, descending)[offset : offset + page_size]
+        ids = _by_figure(matching, snapshot, key, descending)[offset : offset + page_size]
         found = SendingIP.objects.select_related("node", "pool").in_bulk(ids)
         rows = [found[pk] for pk in ids if pk in found]
     else:
@@ -196,13 +195,15 @@ def ip_table(*, filters: IpFilters, sort: str = "address", page: int = 1, page_s
         field = F(_PLAIN_SORTS[key])
         order = field.desc(nulls_last=True) if descending else field.asc(nulls_last=True)
         rows = list(ips.select_related("node", "pool").order_by(order, "address")[offset : offset + page_size])
-        if figures is None:  # nothing cached: this page's figures only (a few ms), not every IP's
-            figures = _figures_now(timezone.now(), [ip.address for ip in rows]) if rows else {}
+    others = tuple(w for w in WINDOWS if w != window)  # the page's own figures; the sorted one from its sums
+    sums = _window_sums(timezone.now(), others, [ip.address for ip in rows]) if rows else {}
+    if snapshot is not None:
+        sums[window] = snapshot  # the sorted column shows the figures it is sorted by
     listed: dict[int, list[str]] = {}
     for ip_id, zone in listings().filter(ip_id__in=[ip.pk for ip in rows]).values_list("ip_id", "zone__name"):
         listed.setdefault(ip_id, []).append(zone)
     for ip in rows:
-        ip.stats = _stats(figures.get(ip.address))
+        ip.stats = _stats(ip.address, sums)
         ip.listings = sorted(listed.get(ip.pk, []))
     return {"count": count, "page": page, "page_size": page_size, "results": rows}
 
