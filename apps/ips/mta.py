@@ -29,7 +29,7 @@ from apps.core.redis import get_redis
 
 from .mta_version import KEY as VERSION_KEY
 from .mta_version import mta_version
-from .selectors import mta_pools
+from .selectors import MtaPools, mta_pools
 
 
 @dataclass(frozen=True)
@@ -71,26 +71,25 @@ def mta_pools_answer(*, node_id: int | None) -> MtaAnswer:
 
 
 # (version, epoch, day) → every pool with every allowed IP, for this process (one entry).
-_fleet: dict[tuple[int, int, dt.date], list[dict]] = {}
+_fleet: dict[tuple[int, int, dt.date], MtaPools] = {}
 
 
-def _fleet_pools(version: int, epoch: int, day: dt.date) -> list[dict]:
+def _fleet_pools(version: int, epoch: int, day: dt.date) -> MtaPools:
     key = (version, epoch, day)
-    pools = _fleet.get(key)
-    if pools is None:
-        pools = mta_pools(day=day)
+    fleet = _fleet.get(key)
+    if fleet is None:
+        fleet = mta_pools(day=day)
         _fleet.clear()  # only the current one is ever asked for again
-        _fleet[key] = pools
-    return pools
+        _fleet[key] = fleet
+    return fleet
 
 
-def _narrow(pools: list[dict], node_id: int | None) -> list[dict]:
-    """The pools with the IPs of one node (all for None), without the internal ``node_id``."""
-    return [
-        {**pool, "ips": [{k: v for k, v in ip.items() if k != "node_id"} for ip in pool["ips"]
-                         if node_id is None or ip["node_id"] == node_id]}
-        for pool in pools
-    ]  # fmt: skip
+def _narrow(fleet: MtaPools, node_id: int | None) -> list[dict]:
+    """The pools with the IPs of one node (all for None)."""
+    if node_id is None:
+        return fleet.pools
+    return [{**pool, "ips": [ip for ip in pool["ips"] if fleet.node_of[ip["address"]] == node_id]}
+            for pool in fleet.pools]  # fmt: skip
 
 
 def _build(node_id: int | None, version: int, epoch: int) -> MtaAnswer:

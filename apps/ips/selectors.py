@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
@@ -36,16 +37,25 @@ def sent_today_by_ip(*, day: dt.date) -> dict[str, int]:
         return {address: int(n) for address, n in cursor.fetchall()}
 
 
-def mta_pools(*, day: dt.date) -> list[dict]:
+@dataclass(frozen=True)
+class MtaPools:
+    """Every pool with the IPs allowed to send now, and the node of each of those IPs."""
+
+    pools: list[dict]
+    node_of: dict[str, int | None]  # address → node id
+
+
+def mta_pools(*, day: dt.date) -> MtaPools:
     """Every pool with the IPs allowed to send now: active and under their daily limit.
 
-    Each IP carries its ``node_id`` so that the answer for one node is narrowed from this one
-    (``apps/ips/mta.py``); pools are listed all the same, so an MTA knows a pool it serves has
-    no allowed IP and holds or falls back.
+    ``node_of`` lets one node's answer be cut from this one (``apps/ips/mta.py``); pools are
+    listed all the same, so an MTA knows a pool it serves has no allowed IP and holds or
+    falls back.
     """
     sent = sent_today_by_ip(day=day)
     ips = SendingIP.objects.filter(status=IpStatus.ACTIVE, pool__isnull=False)
     members: dict[int, list[dict]] = {}
+    node_of: dict[str, int | None] = {}
     rows = ips.order_by("address").values_list(
         "address", "pool_id", "node_id", "node__hostname", "weight", "daily_limit"
     )
@@ -56,10 +66,14 @@ def mta_pools(*, day: dt.date) -> list[dict]:
             continue
         members.setdefault(pool_id, []).append({
             "address": address, "version": 6 if ":" in address else 4, "node": hostname, "weight": weight,
-            "daily_limit": limit, "sent_today": used, "remaining": remaining, "node_id": node_id,
+            "daily_limit": limit, "sent_today": used, "remaining": remaining,
         })  # fmt: skip
+        node_of[address] = node_id
     pools = IpPool.objects.order_by("name").values_list("id", "name", "type")
-    return [{"id": pk, "name": name, "type": kind, "ips": members.get(pk, [])} for pk, name, kind in pools]
+    return MtaPools(
+        pools=[{"id": pk, "name": name, "type": kind, "ips": members.get(pk, [])} for pk, name, kind in pools],
+        node_of=node_of,
+    )
 
 
 # --- The IP table: filters, sorting, one page with its figures ---
