@@ -334,6 +334,9 @@ MAILMON_INGEST_RULES_REFRESH = envfloat("MAILMON_INGEST_RULES_REFRESH", 10.0, mi
 # --- Agent keys: default request rate per key (limits notation; each key may set its own in the admin) ---
 MAILMON_AGENT_RATE_LIMIT = envstr("MAILMON_AGENT_RATE_LIMIT", "100/second")
 MAILMON_AGENT_RATE_LIMIT_TIMEOUT = envfloat("MAILMON_AGENT_RATE_LIMIT_TIMEOUT", 0.25)  # seconds; then fail open
+# Seconds a process reuses a verified key without reading its row (0: read on every request);
+# a revoked or edited key takes effect in every process within this bound.
+MAILMON_AGENT_KEY_CACHE_SECONDS = envfloat("MAILMON_AGENT_KEY_CACHE_SECONDS", 5.0, minimum=0, maximum=60)
 
 # --- Health ---
 # Agent keys registering nodes automatically (apps/nodes/services.py: nodes_ensure): per-key caps.
@@ -457,6 +460,8 @@ CELERY_BEAT_SCHEDULE = BEAT_SCHEDULE
 # --- Sending IPs: what the MTAs obey (GET /api/v1/mta/pools) ---
 # Seconds an answer's sent-today counters may trail the events (changes through the services apply at once).
 MAILMON_MTA_POOLS_SENT_REFRESH = envint("MAILMON_MTA_POOLS_SENT_REFRESH", 10, minimum=1, maximum=3600)
+# Seconds the IP table's per-IP figures (sent 1 h / 24 h / today, bounce %) are reused from the cache (0: never).
+MAILMON_IP_FIGURES_CACHE_SECONDS = envint("MAILMON_IP_FIGURES_CACHE_SECONDS", 30, minimum=0, maximum=3600)
 # IP warmup (apps/ips/services_warmup.py): an IP stays on its day when, over its last sending day,
 # (bounced + rejected) / sent or deferred / sent passed these; "performing well" below GOOD for 3 days.
 MAILMON_WARMUP_MAX_BOUNCE_RATE = envfloat("MAILMON_WARMUP_MAX_BOUNCE_RATE", 0.05, minimum=0, maximum=1)

@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 from rest_framework_api_key.admin import APIKeyModelAdmin
 from rest_framework_api_key.models import APIKey
 
+from .agent_auth import agent_keys_forget
 from .audit import audit_record, snapshot
 from .models import AgentAPIKey, AuditLog
 from .netutil import client_address
@@ -65,11 +66,21 @@ class AgentAPIKeyAdmin(APIKeyModelAdmin):
             key.revoked = True
             key.save(update_fields=["revoked"])
             audit_record(actor=request.user, action="api_key.revoke", obj=key)
+        agent_keys_forget()  # this process refuses them at once; others within MAILMON_AGENT_KEY_CACHE_SECONDS
         messages.success(request, "Keys revoked.")
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         audit_record(actor=request.user, action="api_key.change" if change else "api_key.create", obj=obj)
+        agent_keys_forget()
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        agent_keys_forget()
+
+    def delete_queryset(self, request, queryset):
+        super().delete_queryset(request, queryset)
+        agent_keys_forget()
 
 
 @admin.register(AuditLog)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import BooleanField, F, Func, IntegerField, Q, QuerySet
 from django.db.models.expressions import RawSQL
@@ -34,19 +37,29 @@ def sent_today_by_ip(*, day: dt.date) -> dict[str, int]:
         return {address: int(n) for address, n in cursor.fetchall()}
 
 
-def mta_pools(*, node_id: int | None, day: dt.date) -> list[dict]:
+@dataclass(frozen=True)
+class MtaPools:
+    """Every pool with the IPs allowed to send now, and the node of each of those IPs."""
+
+    pools: list[dict]
+    node_of: dict[str, int | None]  # address → node id
+
+
+def mta_pools(*, day: dt.date) -> MtaPools:
     """Every pool with the IPs allowed to send now: active and under their daily limit.
 
-    ``node_id`` narrows the IPs to one node's (pools are listed all the same, so an MTA
-    knows a pool it serves has no allowed IP and holds or falls back).
+    ``node_of`` lets one node's answer be cut from this one (``apps/ips/mta.py``); pools are
+    listed all the same, so an MTA knows a pool it serves has no allowed IP and holds or
+    falls back.
     """
     sent = sent_today_by_ip(day=day)
     ips = SendingIP.objects.filter(status=IpStatus.ACTIVE, pool__isnull=False)
-    if node_id is not None:
-        ips = ips.filter(Q(node_id=node_id))
     members: dict[int, list[dict]] = {}
-    rows = ips.order_by("address").values_list("address", "pool_id", "node__hostname", "weight", "daily_limit")
-    for address, pool_id, hostname, weight, limit in rows:
+    node_of: dict[str, int | None] = {}
+    rows = ips.order_by("address").values_list(
+        "address", "pool_id", "node_id", "node__hostname", "weight", "daily_limit"
+    )
+    for address, pool_id, node_id, hostname, weight, limit in rows:
         used = sent.get(address, 0)
         remaining = None if limit is None else limit - used
         if remaining is not None and remaining <= 0:
@@ -55,8 +68,12 @@ def mta_pools(*, node_id: int | None, day: dt.date) -> list[dict]:
             "address": address, "version": 6 if ":" in address else 4, "node": hostname, "weight": weight,
             "daily_limit": limit, "sent_today": used, "remaining": remaining,
         })  # fmt: skip
+        node_of[address] = node_id
     pools = IpPool.objects.order_by("name").values_list("id", "name", "type")
-    return [{"id": pk, "name": name, "type": kind, "ips": members.get(pk, [])} for pk, name, kind in pools]
+    return MtaPools(
+        pools=[{"id": pk, "name": name, "type": kind, "ips": members.get(pk, [])} for pk, name, kind in pools],
+        node_of=node_of,
+    )
 
 
 # --- The IP table: filters, sorting, one page with its figures ---
@@ -69,6 +86,8 @@ _PLAIN_SORTS = {
 _STAT_SORTS = ("sent_1h", "sent_24h", "bounce_rate", "sent_today")
 SORTS = (*_PLAIN_SORTS, *_STAT_SORTS)
 _SENT_SQL = " + ".join(f"r.{c}" for c in SENT_COLUMNS)
+FIGURES_CACHE_KEY = "mailmon:ips:figures"  # + ":<window>"
+WINDOWS = ("sent_1h", "sent_24h", "sent_today")  # the figures' windows (bounce % is over sent_24h)
 
 
 def ip_queryset(filters: IpFilters) -> QuerySet[SendingIP]:
@@ -107,74 +126,100 @@ def _windows(now: dt.datetime) -> dict[str, tuple[str, dt.datetime]]:
     }
 
 
-def _stat_page_ids(ips: QuerySet, key: str, descending: bool, limit: int, offset: int) -> list[int]:
-    """One page of IP ids ordered by a figure: the rollup window summed once per IP (GROUP BY, hash
-    join), not a subquery per IP."""
-    table, since = _windows(timezone.now())["sent_24h" if key == "bounce_rate" else key]
-    if key == "bounce_rate":
-        value, order = f"sum(r.n_bounced)::float8 / NULLIF(sum({_SENT_SQL}), 0)", "s.v"
-    else:
-        value, order = f"sum({_SENT_SQL})", "coalesce(s.v, 0)"
-    ids_sql, ids_params = ips.values("id").query.sql_with_params()
-    ip_table = SendingIP._meta.db_table
-    sql = (
-        f"SELECT ip.id FROM {ip_table} AS ip LEFT JOIN (SELECT r.sending_ip, {value} AS v FROM {table} AS r "
-        f"WHERE r.bucket >= %s GROUP BY 1) AS s ON s.sending_ip = ip.address WHERE ip.id IN ({ids_sql}) "
-        f"ORDER BY {order} {'DESC' if descending else 'ASC'} NULLS LAST, ip.address LIMIT %s OFFSET %s"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [since, *ids_params, limit, offset])
-        return [pk for (pk,) in cursor.fetchall()]
+Sums = dict[str, tuple[int, int]]  # address → (attempts, bounced) over one window
 
 
-def ip_stats(addresses: list[str], *, now: dt.datetime | None = None) -> dict[str, dict]:
-    """Sent 1 h / 24 h / today and the 24 h bounce rate of each address, in one statement."""
-    now = now or timezone.now()
+def _window_sums(now: dt.datetime, windows: tuple[str, ...], addresses: list[str] | None = None) -> dict[str, Sums]:
+    """Per window (``sent_1h``, ``sent_24h``, ``sent_today``), each address's attempts and bounces,
+    in one statement: the window's rollup summed per IP (GROUP BY, one pass over its rows); for
+    every address that sent, or for ``addresses`` only."""
+    only = "" if addresses is None else " AND r.sending_ip = ANY(%s::inet[])"
     parts, params = [], []
     for name, (table, since) in _windows(now).items():
-        parts.append(
-            f"SELECT '{name}', host(r.sending_ip), sum({_SENT_SQL}), sum(r.n_bounced) FROM {table} AS r "
-            "WHERE r.sending_ip = ANY(%s::inet[]) AND r.bucket >= %s GROUP BY 2"
-        )
-        params += [addresses, since]
-    stats = {a: {"sent_1h": 0, "sent_24h": 0, "sent_today": 0, "bounced_24h": 0} for a in addresses}
+        if name in windows:
+            parts.append(
+                f"SELECT '{name}', host(r.sending_ip), sum({_SENT_SQL}), sum(r.n_bounced) FROM {table} AS r "
+                f"WHERE r.bucket >= %s AND r.sending_ip IS NOT NULL{only} GROUP BY r.sending_ip"  # host() per IP
+            )
+            params += [since] if addresses is None else [since, addresses]
+    sums: dict[str, Sums] = {name: {} for name in windows}
     with connection.cursor() as cursor:
         cursor.execute(" UNION ALL ".join(parts), params)
         for name, address, sent, bounced in cursor.fetchall():
-            row = stats.setdefault(address, {})
-            row[name] = int(sent or 0)
-            if name == "sent_24h":
-                row["bounced_24h"] = int(bounced or 0)
-    for row in stats.values():
-        row["bounce_rate"] = row["bounced_24h"] / row["sent_24h"] if row.get("sent_24h") else None
-        row["bounce_pct"] = None if row["bounce_rate"] is None else 100 * row["bounce_rate"]
-    return stats
+            sums[name][address] = (int(sent or 0), int(bounced or 0))
+    return sums
+
+
+def ip_window_sums(window: str) -> Sums:
+    """Every IP's attempts and bounces over one window, kept in the cache (shared by every
+    process) for ``MAILMON_IP_FIGURES_CACHE_SECONDS``: sorting the IP table by a figure needs
+    every matching IP's, and summing a day of hourly rollups for 5,000 IPs takes ~100 ms."""
+    ttl = settings.MAILMON_IP_FIGURES_CACHE_SECONDS
+    key = f"{FIGURES_CACHE_KEY}:{window}"
+    sums = cache.get(key) if ttl else None
+    if sums is None:
+        sums = _window_sums(timezone.now(), (window,))[window]
+        if ttl:
+            cache.set(key, sums, timeout=ttl)
+    return sums
+
+
+def _stats(address: str, sums: dict[str, Sums]) -> dict:
+    sent_24h, bounced = sums["sent_24h"].get(address, (0, 0))
+    rate = bounced / sent_24h if sent_24h else None
+    return {"sent_1h": sums["sent_1h"].get(address, (0, 0))[0], "sent_24h": sent_24h,
+            "sent_today": sums["sent_today"].get(address, (0, 0))[0], "bounced_24h": bounced,
+            "bounce_rate": rate, "bounce_pct": None if rate is None else 100 * rate}  # fmt: skip
+
+
+def _by_figure(rows: list[tuple[int, str]], sums: Sums, key: str, descending: bool) -> list[int]:
+    """The ids of ``rows`` (id, address; in address order, which the stable sort keeps for ties)
+    ordered by a figure of ``sums``. Counts without a figure are 0; a bounce rate without sends
+    comes last in both directions."""
+    sign, zero = -1 if descending else 1, (0, 0)
+
+    def order(row: tuple[int, str]) -> tuple[bool, float]:
+        sent, bounced = sums.get(row[1], zero)
+        if key != "bounce_rate":
+            return False, sign * sent
+        return (False, sign * bounced / sent) if sent else (True, 0)
+
+    return [pk for pk, _ in sorted(rows, key=order)]
 
 
 def ip_table(*, filters: IpFilters, sort: str = "address", page: int = 1, page_size: int = 50) -> dict:
     """One page of the IP table: the IPs with node, pool, figures and current DNSBL listings.
 
-    Plain columns sort in SQL on the IP rows; figure columns (``sent_24h`` …) sort on the IP
-    rollup summed per IP in one pass; only the page's IPs get their figures read.
+    Plain columns sort in SQL on the IP rows; figure columns (``sent_24h`` …) sort the matching
+    IPs in Python on every IP's sums of that window, cached (:func:`ip_window_sums`); the rows
+    show that window from the same sums and the other figures from their page's own query.
     """
     key, descending = sort.removeprefix("-"), sort.startswith("-")
     ips = ip_queryset(filters)
-    count = ips.count()
     offset = (page - 1) * page_size
-    if key in _STAT_SORTS:
-        ids = _stat_page_ids(ips, key, descending, page_size, offset)
+    window, snapshot = None, None
+    if key in _STAT_SORTS:  # every matching IP's id and address, ordered here by its figure
+        window = "sent_24h" if key == "bounce_rate" else key
+        snapshot = ip_window_sums(window)
+        matching = list(ips.order_by("address").values_list("id", "address"))
+        count = len(matching)
+        ids = _by_figure(matching, snapshot, key, descending)[offset : offset + page_size]
         found = SendingIP.objects.select_related("node", "pool").in_bulk(ids)
         rows = [found[pk] for pk in ids if pk in found]
     else:
+        count = ips.count()
         field = F(_PLAIN_SORTS[key])
         order = field.desc(nulls_last=True) if descending else field.asc(nulls_last=True)
         rows = list(ips.select_related("node", "pool").order_by(order, "address")[offset : offset + page_size])
-    stats = ip_stats([ip.address for ip in rows]) if rows else {}
+    others = tuple(w for w in WINDOWS if w != window)  # the page's own figures; the sorted one from its sums
+    sums = _window_sums(timezone.now(), others, [ip.address for ip in rows]) if rows else {}
+    if snapshot is not None:
+        sums[window] = snapshot  # the sorted column shows the figures it is sorted by
     listed: dict[int, list[str]] = {}
     for ip_id, zone in listings().filter(ip_id__in=[ip.pk for ip in rows]).values_list("ip_id", "zone__name"):
         listed.setdefault(ip_id, []).append(zone)
     for ip in rows:
-        ip.stats = stats.get(ip.address, {})
+        ip.stats = _stats(ip.address, sums)
         ip.listings = sorted(listed.get(ip.pk, []))
     return {"count": count, "page": page, "page_size": page_size, "results": rows}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -136,3 +137,50 @@ def test_create_agent_key_rejects_a_bad_allow(bad):
 def test_create_agent_key_rejects_an_unknown_node():
     with pytest.raises(CommandError, match="--node"):
         call_command("create_agent_key", "x", "--node", "nope.example.net", stdout=io.StringIO())
+
+
+# --- The per-process key cache (MAILMON_AGENT_KEY_CACHE_SECONDS) ---
+
+
+def test_a_used_key_is_checked_without_a_query_while_its_cache_entry_is_fresh(client, django_assert_num_queries):
+    _, key = make_agent_key("cached")
+    assert post_metrics(client, key).status_code == 202
+    from apps.core.agent_auth import authenticate_agent
+
+    with django_assert_num_queries(0):
+        principal = authenticate_agent({"HTTP_AUTHORIZATION": f"Api-Key {key}", "REMOTE_ADDR": "127.0.0.1"})
+    assert principal.key.name == "cached"
+
+
+@pytest.mark.parametrize(
+    ("change", "status"),
+    [
+        (lambda keys: keys.update(revoked=True), 401),
+        (lambda keys: keys.delete(), 401),
+        (lambda keys: keys.update(allowed_cidrs=["10.0.0.0/8"]), 403),
+    ],
+    ids=["revoked", "deleted", "allowlist-narrowed"],
+)
+def test_a_key_changed_by_another_process_takes_effect_within_the_cache_bound(client, settings, change, status):
+    settings.MAILMON_AGENT_KEY_CACHE_SECONDS = 1
+    stored, key = make_agent_key("elsewhere")
+    assert post_metrics(client, key).status_code == 202
+    change(AgentAPIKey.objects.filter(pk=stored.pk))  # as the admin in another process would: no cache emptied
+    assert post_metrics(client, key).status_code == 202  # this process still has the checked key
+    time.sleep(1.05)
+    assert post_metrics(client, key).status_code == status
+
+
+def test_a_key_revoked_in_the_admin_is_refused_at_once_by_that_process(client, admin_role_client):
+    stored, key = make_agent_key("revoke-now")
+    assert post_metrics(client, key).status_code == 202
+    admin_role_client.post("/admin/core/agentapikey/", {"action": "revoke", "_selected_action": [stored.pk]})
+    assert post_metrics(client, key).status_code == 401
+
+
+def test_without_the_cache_every_request_reads_the_key(client, settings):
+    settings.MAILMON_AGENT_KEY_CACHE_SECONDS = 0
+    stored, key = make_agent_key("uncached")
+    assert post_metrics(client, key).status_code == 202
+    AgentAPIKey.objects.filter(pk=stored.pk).update(revoked=True)
+    assert post_metrics(client, key).status_code == 401

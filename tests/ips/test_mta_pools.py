@@ -126,9 +126,31 @@ def test_it_needs_an_agent_key(client, viewer_client, fleet):
 
 
 def test_a_cached_answer_is_reused_until_something_changes(client, agent_headers, fleet, django_assert_num_queries):
-    client.get(URL, **agent_headers)
-    with django_assert_num_queries(1):  # the key lookup; the answer comes from the cache
+    first = client.get(URL, **agent_headers)
+    with django_assert_num_queries(0):  # the key from the key cache, the answer from Redis
         assert client.get(URL, **agent_headers).status_code == 200
+        assert client.get(URL, HTTP_IF_NONE_MATCH=first["ETag"], **agent_headers).status_code == 304
+
+
+def test_the_etag_shortcut_still_refuses_bad_keys(client, agent_headers, fleet):
+    etag = client.get(URL, **agent_headers)["ETag"]
+    for header in ("Api-Key nope.nope", ""):
+        refused = client.get(URL, HTTP_IF_NONE_MATCH=etag, HTTP_AUTHORIZATION=header, REMOTE_ADDR="127.0.0.1")
+        assert refused.status_code == 401
+        assert refused["WWW-Authenticate"] == "Api-Key" and "detail" in refused.json()
+    stored, key = make_agent_key("walled", allowed_cidrs=["10.0.0.0/8"])
+    outside = client.get(URL, HTTP_IF_NONE_MATCH=etag, HTTP_AUTHORIZATION=f"Api-Key {key}", REMOTE_ADDR="192.0.2.1")
+    assert outside.status_code == 403 and "192.0.2.1" in outside.json()["detail"]
+
+
+def test_a_node_scoped_key_gets_its_own_etag_through_the_shortcut(client, agent_headers, fleet):
+    nodes, _ = fleet
+    _, key = make_agent_key("mta-out-2", node=nodes[1])
+    headers = {"HTTP_AUTHORIZATION": f"Api-Key {key}", "REMOTE_ADDR": "127.0.0.1"}
+    fleet_etag, node_etag = client.get(URL, **agent_headers)["ETag"], client.get(URL, **headers)["ETag"]
+    assert fleet_etag != node_etag
+    assert client.get(URL, HTTP_IF_NONE_MATCH=fleet_etag, **headers).status_code == 200
+    assert client.get(URL, HTTP_IF_NONE_MATCH=node_etag, **headers).status_code == 304
 
 
 def test_an_admin_edit_moves_the_etag(client, agent_headers, operator_client, fleet):
@@ -140,3 +162,32 @@ def test_an_admin_edit_moves_the_etag(client, agent_headers, operator_client, fl
     assert response.status_code == 302
     second = client.get(URL, HTTP_IF_NONE_MATCH=first["ETag"], **agent_headers)
     assert second.status_code == 200 and addresses(second.json(), "bulk") == []
+
+
+def test_node_answers_are_narrowed_from_one_fleet_read_per_epoch(client, agent_headers, fleet,
+                                                                  django_assert_num_queries):
+    nodes, _ = fleet
+    _, key = make_agent_key("mta-out-1", node=nodes[0])
+    headers = {"HTTP_AUTHORIZATION": f"Api-Key {key}", "REMOTE_ADDR": "127.0.0.1"}
+    client.get(URL, **agent_headers)  # the fleet's answer: reads the IPs and the sent-today counts
+    with django_assert_num_queries(2):  # the new key: its row, last_used_at. The answer is cut from the fleet's
+        body = client.get(URL, **headers).json()
+    assert [ip["address"] for p in body["pools"] for ip in p["ips"]] == ["198.51.100.2", "198.51.100.1"]
+    assert all("node_id" not in ip for p in body["pools"] for ip in p["ips"])
+
+
+def test_after_redis_loses_the_version_nothing_kept_in_memory_is_served(client, agent_headers, fleet):
+    from apps.core.redis import get_redis
+    from apps.ips.models import SendingIP
+
+    assert "198.51.100.2" in addresses(client.get(URL, **agent_headers).json(), "bulk")
+    SendingIP.objects.filter(address="198.51.100.2").update(status=IpStatus.PAUSED)  # no version bump
+    get_redis().flushdb()  # e.g. a Redis restart without persistence
+    assert addresses(client.get(URL, **agent_headers).json(), "bulk") == []
+
+
+def test_the_schema_documents_the_poll_with_its_304(viewer_client):
+    operation = viewer_client.get("/api/schema/?format=json").json()["paths"]["/api/v1/mta/pools"]["get"]
+    assert {"200", "304", "401", "403"} <= set(operation["responses"])
+    assert {p["name"] for p in operation["parameters"]} >= {"node", "If-None-Match"}
+    assert operation["security"] == [{"AgentApiKey": []}]
