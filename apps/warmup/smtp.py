@@ -173,14 +173,14 @@ class _Session:
 def deliver_many(account: Account, messages: list[Message], *, timeout: float) -> list[Delivery | None]:
     """Send ``messages`` from one account over one SMTP session (connect, TLS and AUTH once).
 
-    One entry per message, in order. A reused session that the server ended (disconnect,
-    421: idle timeout, message limit) is opened again, once per call. When a session cannot
+    One entry per message, in order. A session that carried messages and was then ended by
+    the server (disconnect, 421) is opened again for the next one. When a session cannot
     be opened, every message not yet sent gets that failure, except an authentication
     failure: the first gets it and the rest ``None`` (not attempted; the caller pauses the
     mailbox).
     """
     results: list[Delivery | None] = []
-    session, reopened = _Session(account, timeout), False
+    session = _Session(account, timeout)
     try:
         for index, message in enumerate(messages):
             started = time.monotonic()
@@ -188,9 +188,10 @@ def deliver_many(account: Account, messages: list[Message], *, timeout: float) -
                 try:
                     outcome = session.send(message)
                 except (smtplib.SMTPException, OSError) as exc:
-                    if not (_lost(exc) and session.used > 1 and not reopened):
+                    # a session that carried messages and then ended (idle timeout, a per-session
+                    # message limit): once more on a new one; a fresh session failing is an answer
+                    if not (_lost(exc) and session.used > 1):
                         raise
-                    reopened = True
                     session.close()
                     outcome = session.send(message)
             except _SessionFailed as failed:
