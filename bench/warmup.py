@@ -95,10 +95,10 @@ def create_mailboxes(users: int, per_user: int, *, port: int = 2525, first_user:
             "INSERT INTO warmup_warmupmailbox (owner_id, address, smtp_host, smtp_port, smtp_security, username, "
             "password, imap_host, imap_port, imap_security, imap_username, imap_password, enabled, daily_target, "
             "ramp_start, ramp_increase, ramp_ceiling, started_on, provider, status, status_reason, last_error, "
-            "created_at, updated_at) "
+            "imap_error, created_at, updated_at) "
             "SELECT u.id, 'box' || m || '@' || u.username || '.example.test', '127.0.0.1', %s, 'none', "
             "'box' || m || '@' || u.username || '.example.test', %s, '', NULL, 'tls', '', '', true, 30, 30, 0, 30, "
-            "current_date, (%s::text[])[1 + (u.id * %s + m) %% %s], 'active', '', '', now(), now() "
+            "current_date, (%s::text[])[1 + (u.id * %s + m) %% %s], 'active', '', '', '', now(), now() "
             "FROM auth_user u CROSS JOIN generate_series(1, %s) m WHERE u.username LIKE 'bench%%' "
             "AND substr(u.username, 6)::int BETWEEN %s AND %s",
             [port, token, PROVIDERS, per_user, len(PROVIDERS), per_user, first_user, first_user + users - 1],

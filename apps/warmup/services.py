@@ -80,6 +80,13 @@ def mailbox_delete(*, mailbox: WarmupMailbox, actor) -> None:
                  before=before)
 
 
+def mailbox_imap_checked(*, mailbox: WarmupMailbox, error: str, now: dt.datetime) -> None:
+    """Record an IMAP engagement run: ``error`` says why it failed (empty: it worked). Not
+    audited, like SMTP errors: it is what happened, not a change anyone made."""
+    mailbox.imap_error, mailbox.imap_checked_at = error[:2000], now
+    WarmupMailbox.objects.filter(pk=mailbox.pk).update(imap_error=mailbox.imap_error, imap_checked_at=now)
+
+
 def mailbox_set_status(*, mailbox: WarmupMailbox, status: str, reason: str = "", actor=None) -> WarmupMailbox:
     """Pause (with a reason), resume or mark failing; audited when it changes anything."""
     if mailbox.status == status and mailbox.status_reason == reason:

@@ -14,6 +14,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from tests.core.processes import free_port
 
+from .dovecot import dovecot  # noqa: F401 (the IMAP server fixture)
 from .factories import PASSWORD
 
 
