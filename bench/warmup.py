@@ -266,9 +266,10 @@ class CpuMeter:
         for proc in self.psutil.process_iter(["name", "ppid", "cpu_times"]):
             if proc.info["name"] not in ("postgres", "postmaster") or proc.info["cpu_times"] is None:
                 continue
-            if proc.pid in others:
-                continue
             times = proc.info["cpu_times"]
+            if proc.pid in others:  # not ours; if it ends, its whole life lands in the postmaster's children
+                seconds[("other", proc.pid)] = times.user + times.system
+                continue
             seconds[proc.pid] = times.user + times.system
             try:
                 parent = self.psutil.Process(proc.info["ppid"]).name()
@@ -296,10 +297,17 @@ class CpuMeter:
         result = {}
         for name, now in after[0].items():
             then = before[0].get(name, {})
-            result[name] = round(sum(cpu - then.get(key, 0.0) for key, cpu in now.items()), 2)
+            spent = sum(cpu - then.get(key, 0.0) for key, cpu in now.items() if not _other(key))
+            # another database's backend that ended meanwhile: its time before the run is not ours
+            spent -= sum(cpu for key, cpu in then.items() if _other(key) and key not in now)
+            result[name] = round(spent, 2)
         result["machine"] = round(after[1] - before[1], 2)
         result["others"] = round(result["machine"] - sum(v for k, v in result.items() if k != "machine"), 2)
         return result
+
+
+def _other(key) -> bool:
+    return isinstance(key, tuple) and key[0] == "other"
 
 
 def start_workers(args, tree: Path, db_url: str, logs: Path) -> list[subprocess.Popen]:
