@@ -134,3 +134,19 @@ def test_a_reply_share_of_one_answers_every_message_once_per_pair_and_day(smtp_s
     reply = services_send.sends_perform(sends=[results[0].reply])
     assert reply[0].outcome == "sent" and reply[0].reply is None  # replies are not answered
     assert smtp_server.parsed()[-1]["In-Reply-To"] == results[0].message_id
+
+
+def test_a_server_that_cannot_be_reached_fails_every_send_of_the_session_for_a_retry(smtp_server):
+    from tests.core.processes import free_port
+
+    [recipient] = boxes(smtp_server, 1)
+    sender = MailboxFactory(smtp_port=free_port())  # nothing listens there
+    results = services_send.sends_perform(sends=[SendSpec(sender.pk, recipient.pk)] * 2)
+    assert [r.outcome for r in results] == ["error", "error"] and all(48 <= r.retry_in <= 72 for r in results)
+    rows = list(WarmupSend.objects.values_list("outcome", "smtp_code", "attempt"))
+    assert rows == [("error", None, 1)] * 2
+    sender.refresh_from_db()
+    assert sender.status == "active" and "ConnectionRefusedError" in sender.last_error
+    [(countdown, entries)] = services_send.followups([SendSpec(sender.pk, recipient.pk)] * 2, results)
+    assert entries == [[sender.pk, recipient.pk, 2, None, None]] * 2
+    assert countdown == round(max(r.retry_in for r in results), 3)
