@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PORT ?= 8000
 
-.PHONY: install demo serve test test-fast test-browser lint bench browser-deps nginx-deps mta-deps migrate clean stop-embedded check-deploy
+.PHONY: install demo serve test test-fast test-browser lint bench browser-deps nginx-deps mta-deps imap-deps migrate clean stop-embedded check-deploy
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,7 +47,11 @@ mta-deps:
 	    || npm install --prefix var/node --no-audit --no-fund --loglevel=error Haraka@$(HARAKA_VERSION) >/dev/null; \
 	else echo "node/npm missing: the Haraka and ZoneMTA plugin tests will be skipped (apt-get install nodejs npm)"; fi
 
-test: install browser-deps nginx-deps mta-deps
+# Debian's Dovecot for the warmup IMAP engagement tests (tests/warmup/dovecot.py runs a private instance).
+imap-deps:
+	@command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ] || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null) || echo "dovecot missing: the IMAP engagement tests will be skipped (apt-get install dovecot-imapd)"; }
+
+test: install browser-deps nginx-deps mta-deps imap-deps
 	$(PY) -m pytest -q
 
 test-fast: install nginx-deps

@@ -439,6 +439,11 @@ MAILMON_WARMUP_PROVIDER_PER_HOUR = envint("MAILMON_WARMUP_PROVIDER_PER_HOUR", 5_
 MAILMON_WARMUP_REPLY_SHARE = envfloat("MAILMON_WARMUP_REPLY_SHARE", 0.3)  # of delivered messages answered
 MAILMON_WARMUP_SMTP_TIMEOUT = envfloat("MAILMON_WARMUP_SMTP_TIMEOUT", 30.0)  # seconds, connect and each command
 MAILMON_WARMUP_MAX_RETRIES = envint("MAILMON_WARMUP_MAX_RETRIES", 4, minimum=0)  # 4xx / connection errors
+# Sends go out in chunks: one per CHUNK_SECONDS slot of a cycle, at most CHUNK_SIZE sends each, with up to
+# SMTP_PARALLEL SMTP sessions (one per sending account) side by side in a chunk.
+MAILMON_WARMUP_CHUNK_SECONDS = envint("MAILMON_WARMUP_CHUNK_SECONDS", 10, minimum=1, maximum=60)
+MAILMON_WARMUP_CHUNK_SIZE = envint("MAILMON_WARMUP_CHUNK_SIZE", 50, minimum=1, maximum=1000)
+MAILMON_WARMUP_SMTP_PARALLEL = envint("MAILMON_WARMUP_SMTP_PARALLEL", 8, minimum=1, maximum=64)
 MAILMON_WARMUP_SEND_RETENTION_DAYS = envint("MAILMON_WARMUP_SEND_RETENTION_DAYS", 90, minimum=1)
 MAILMON_WARMUP_METRICS_RETENTION_DAYS = envint("MAILMON_WARMUP_METRICS_RETENTION_DAYS", 30, minimum=1)
 MAILMON_WARMUP_DNS_TIMEOUT = envfloat("MAILMON_WARMUP_DNS_TIMEOUT", 3.0)

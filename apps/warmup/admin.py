@@ -41,7 +41,8 @@ class WarmupMailboxAdmin(AuditedModelAdmin):
     list_display = ["address", "owner", "provider", "status", "enabled", "daily_target", "last_error_at"]
     list_filter = ["status", "enabled", "provider", "smtp_security"]
     search_fields = ["address", "owner__username", "smtp_host"]
-    readonly_fields = ["provider", "last_error", "last_error_at", "created_at", "updated_at"]
+    readonly_fields = ["provider", "last_error", "last_error_at", "imap_error", "imap_checked_at", "created_at",
+                       "updated_at"]
     raw_id_fields = ["owner", "sending_ip"]
     actions = ["pause", "resume"]
 

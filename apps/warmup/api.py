@@ -64,7 +64,8 @@ class MailboxOutput(serializers.ModelSerializer):
             "id", "owner", "address", "smtp_host", "smtp_port", "smtp_security", "username", "password_set",
             "imap_host", "imap_port", "imap_security", "imap_username", "imap_password_set", "enabled",
             "daily_target", "ramp_start", "ramp_increase", "ramp_ceiling", "started_on", "provider", "status",
-            "status_reason", "last_error", "last_error_at", "sending_ip", "created_at", "updated_at",
+            "status_reason", "last_error", "last_error_at", "imap_error", "imap_checked_at", "sending_ip",
+            "created_at", "updated_at",
         ]
 
     def get_password_set(self, obj) -> bool:

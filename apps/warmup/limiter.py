@@ -4,8 +4,8 @@ or none is charged and the caller learns how long to wait).
 
 Why a script and not the ``limits`` package: ``limits`` offers fixed/moving/sliding windows,
 not token buckets, and charges one limit per call — a send refused by the per-user limit
-would already have used a global token. Taking five limits at once, all or nothing, in one
-round trip is what this ~30-line script does.
+would already have used a global token. Taking five limits at once, all or nothing, for a
+whole chunk of sends in one round trip is what this ~40-line script does.
 
 A bucket holding ``limit`` tokens refills at ``limit`` per ``period``: over any span *t*
 at most ``limit + limit·t/period`` sends pass. A day counter allows ``limit`` per UTC day.
@@ -18,40 +18,51 @@ from dataclasses import dataclass
 
 import redis
 
+# ARGV: the number of sends, then per send its number of limits and (kind, limit, span) per
+# limit; KEYS: every send's limit keys, in the same order. Sends are taken in order, each
+# all or nothing; the state lives in Lua tables and is written back once at the end.
 SCRIPT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local wait = 0
-local state = {}
-for i, key in ipairs(KEYS) do
-  local kind = ARGV[3 * i - 2]
-  local limit = tonumber(ARGV[3 * i - 1])
-  local span = tonumber(ARGV[3 * i])
-  if kind == 'b' then
-    local s = redis.call('HMGET', key, 'tokens', 'ts')
-    local tokens = tonumber(s[1]) or limit
-    local ts = tonumber(s[2]) or now
-    tokens = math.min(limit, tokens + (now - ts) * limit / span)
-    if tokens < 1 then wait = math.max(wait, math.ceil((1 - tokens) * span / limit)) end
-    state[i] = tokens
-  else
-    local used = tonumber(redis.call('GET', key) or '0')
-    if used >= limit then wait = math.max(wait, span) end
+local tokens, used, span_of, kind_of = {}, {}, {}, {}
+local waits = {}
+local a, k = 2, 1
+for s = 1, tonumber(ARGV[1]) do
+  local n = tonumber(ARGV[a])
+  local wait = 0
+  for i = 0, n - 1 do
+    local key, kind = KEYS[k + i], ARGV[a + 1 + 3 * i]
+    local limit, span = tonumber(ARGV[a + 2 + 3 * i]), tonumber(ARGV[a + 3 + 3 * i])
+    kind_of[key], span_of[key] = kind, span
+    if kind == 'b' then
+      if tokens[key] == nil then
+        local h = redis.call('HMGET', key, 'tokens', 'ts')
+        local have, ts = tonumber(h[1]) or limit, tonumber(h[2]) or now
+        tokens[key] = math.min(limit, have + (now - ts) * limit / span)
+      end
+      if tokens[key] < 1 then wait = math.max(wait, math.ceil((1 - tokens[key]) * span / limit)) end
+    else
+      if used[key] == nil then used[key] = tonumber(redis.call('GET', key) or '0') end
+      if used[key] >= limit then wait = math.max(wait, span) end
+    end
   end
-end
-if wait > 0 then return wait end
-for i, key in ipairs(KEYS) do
-  local kind = ARGV[3 * i - 2]
-  local span = tonumber(ARGV[3 * i])
-  if kind == 'b' then
-    redis.call('HSET', key, 'tokens', state[i] - 1, 'ts', now)
-    redis.call('PEXPIRE', key, span * 2)
-  else
-    redis.call('INCR', key)
-    redis.call('PEXPIRE', key, span + 3600000)
+  if wait == 0 then
+    for i = 0, n - 1 do
+      local key = KEYS[k + i]
+      if kind_of[key] == 'b' then tokens[key] = tokens[key] - 1 else used[key] = used[key] + 1 end
+    end
   end
+  waits[s] = wait
+  a, k = a + 1 + 3 * n, k + n
 end
-return 0
+for key, value in pairs(tokens) do
+  redis.call('HSET', key, 'tokens', tostring(value), 'ts', now)
+  redis.call('PEXPIRE', key, span_of[key] * 2)
+end
+for key, value in pairs(used) do
+  redis.call('SET', key, value, 'PX', span_of[key] + 3600000)
+end
+return waits
 """
 
 
@@ -82,8 +93,17 @@ class Limiter:
 
     def acquire(self, limits: list[Limit]) -> float:
         """Take one send from every limit; returns 0 when taken, else seconds to wait (nothing taken)."""
-        args: list = []
-        for item in limits:
-            args += [item.kind, item.limit, item.period_ms]
-        wait_ms = self._script(keys=[self.prefix + item.key for item in limits], args=args)
-        return int(wait_ms) / 1000
+        return self.acquire_many([limits])[0]
+
+    def acquire_many(self, sends: list[list[Limit]]) -> list[float]:
+        """:meth:`acquire` for several sends in one round trip, in order: each send is all or nothing."""
+        if not sends:
+            return []
+        keys: list[str] = []
+        args: list = [len(sends)]
+        for limits in sends:
+            args.append(len(limits))
+            for item in limits:
+                keys.append(self.prefix + item.key)
+                args += [item.kind, item.limit, item.period_ms]
+        return [int(wait_ms) / 1000 for wait_ms in self._script(keys=keys, args=args)]

@@ -67,6 +67,8 @@ class WarmupMailbox(models.Model):
     status_reason = models.CharField(max_length=255, blank=True)
     last_error = models.TextField(blank=True)
     last_error_at = models.DateTimeField(null=True, blank=True)
+    imap_error = models.TextField(blank=True, help_text="Why the last IMAP engagement failed; empty when it worked.")
+    imap_checked_at = models.DateTimeField(null=True, blank=True, help_text="The last IMAP engagement attempt.")
     sending_ip = models.ForeignKey(
         "ips.SendingIP", null=True, blank=True, on_delete=models.SET_NULL, related_name="warmup_mailboxes",
         help_text="The IP this mailbox sends through: warming stops while that IP is paused or quarantined.",

@@ -1,10 +1,10 @@
-"""Thin Celery tasks: the beat cycle, per-minute dispatch, one send, engagement, cleanup."""
+"""Thin Celery tasks: the beat cycle, per-minute dispatch, chunks of sends, engagement, cleanup."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
-from . import services
+from . import services, services_send
 
 
 @shared_task(name="warmup.plan_cycle", ignore_result=True)
@@ -15,32 +15,27 @@ def plan_cycle(force: bool = False) -> int:
 
 @shared_task(name="warmup.dispatch_batch", ignore_result=True)
 def dispatch_batch(entries: list[list]) -> None:
-    """One minute of a cycle: each send becomes its own task, staggered within the minute."""
-    for sender, recipient, offset in entries:
-        send.apply_async(kwargs={"sender_id": sender, "recipient_id": recipient}, countdown=offset)
+    """One minute of a cycle (``[sender, recipient, offset]``): chunks staggered over the minute."""
+    for countdown, chunk in services_send.chunks_plan(entries):
+        send_chunk.apply_async(args=[chunk], countdown=countdown)
+
+
+@shared_task(name="warmup.send_chunk", ignore_result=True)
+def send_chunk(entries: list[list]) -> list[str]:
+    """Send a chunk (entries ``[sender, recipient, attempt?, reply_to?, subject?]``); retries,
+    sends waiting on a limit and replies go out again as later chunks."""
+    sends = [services_send.SendSpec(*entry) for entry in entries]
+    results = services_send.sends_perform(sends=sends)
+    for countdown, later in services_send.followups(sends, results):
+        send_chunk.apply_async(args=[later], countdown=countdown)
+    return [result.outcome for result in results]
 
 
 @shared_task(name="warmup.send", ignore_result=True)
 def send(sender_id: int, recipient_id: int, attempt: int = 1, reply_to: str | None = None,
          subject: str | None = None) -> str:
-    result = services.send_perform(sender_id=sender_id, recipient_id=recipient_id, attempt=attempt,
-                                   reply_to=reply_to, subject=subject)
-    if result.retry_in is not None:
-        # a 4xx/connection retry counts as an attempt; waiting for a limit does not
-        next_attempt = attempt if result.outcome == "wait" else attempt + 1
-        send.apply_async(
-            kwargs={"sender_id": sender_id, "recipient_id": recipient_id, "attempt": next_attempt,
-                    "reply_to": reply_to, "subject": subject},
-            countdown=result.retry_in,
-        )
-    if result.reply:
-        reply_sender, reply_recipient, message_id, reply_subject, countdown = result.reply
-        send.apply_async(
-            kwargs={"sender_id": reply_sender, "recipient_id": reply_recipient, "reply_to": message_id,
-                    "subject": reply_subject},
-            countdown=countdown,
-        )
-    return result.outcome
+    """One send as a chunk of one (messages queued before chunks existed still arrive here)."""
+    return send_chunk([[sender_id, recipient_id, attempt, reply_to, subject]])[0]
 
 
 @shared_task(name="warmup.engage", ignore_result=True)

@@ -14,6 +14,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from tests.core.processes import free_port
 
+from .dovecot import dovecot  # noqa: F401 (the IMAP server fixture)
 from .factories import PASSWORD
 
 
@@ -22,9 +23,11 @@ class SmtpSink:
     host: str
     port: int
     messages: list = field(default_factory=list)
-    logins: list = field(default_factory=list)
+    logins: list = field(default_factory=list)  # every AUTH attempt (smtplib tries PLAIN, then LOGIN)
+    sessions: set = field(default_factory=set)  # (login, client address): one per connection
     bad_password_users: set = field(default_factory=set)  # these logins are refused (535)
     rcpt_replies: dict = field(default_factory=dict)  # recipient -> "451 ..." / "550 ..."
+    session_limit: int | None = None  # messages per connection, then "421" (and the client hangs up)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def parsed(self) -> list[email.message.Message]:
@@ -35,6 +38,15 @@ class SmtpSink:
 class _Handler:
     def __init__(self, sink: SmtpSink) -> None:
         self.sink = sink
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        count = getattr(session, "mailmon_messages", 0)
+        if self.sink.session_limit is not None and count >= self.sink.session_limit:
+            return "421 4.7.0 too many messages in this session"
+        session.mailmon_messages = count + 1
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         reply = self.sink.rcpt_replies.get(address)
@@ -58,6 +70,7 @@ def _authenticator(sink: SmtpSink):
         login, password = auth_data.login.decode(), auth_data.password.decode()
         with sink.lock:
             sink.logins.append(login)
+            sink.sessions.add((login, session.peer))
         ok = password == PASSWORD and login not in sink.bad_password_users
         return AuthResult(success=ok, handled=False, auth_data=login if ok else None)
 

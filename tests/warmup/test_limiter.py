@@ -32,3 +32,14 @@ def test_a_day_counter_allows_its_limit_until_midnight():
     assert 3599 <= limiter.acquire([per_day("m", 2, now)]) <= 3600
     tomorrow = datetime(2026, 12, 2, 0, 1, tzinfo=UTC)
     assert limiter.acquire([per_day("m", 2, tomorrow)]) == 0
+
+
+def test_a_chunk_takes_its_sends_in_order_each_all_or_nothing_in_one_call():
+    limiter = Limiter(get_redis(), prefix="t:")
+    glob = bucket("global", 10, 60)
+    user1, user2 = bucket("user:1", 2, 3600), bucket("user:2", 2, 3600)
+    waits = limiter.acquire_many([[glob, user1], [glob, user1], [glob, user1], [glob, user2]])
+    assert waits[:2] == [0, 0] and waits[2] > 0 and waits[3] == 0
+    # three sends took a global token; the refused one did not
+    assert [limiter.acquire([glob]) for _ in range(8)].count(0) == 7
+    assert limiter.acquire_many([]) == []

@@ -53,13 +53,16 @@ def test_the_overview_query_count_does_not_grow_with_mailboxes(operator_client):
     assert len(many) == len(few)
 
 
-def test_the_mailbox_page_shows_the_reason_errors_and_sends(operator_client):
+def test_the_mailbox_page_shows_the_reasons_errors_and_sends(operator_client):
     box = MailboxFactory(owner=operator_client.user, status="paused",
-                        status_reason="SMTP authentication failed: 535 5.7.8 nope")
+                        status_reason="SMTP authentication failed: 535 5.7.8 nope", imap_host="127.0.0.1",
+                        imap_port=1143, imap_security="none", imap_checked_at=timezone.now(),
+                        imap_error="IMAP login to 127.0.0.1:1143 failed: [AUTHENTICATIONFAILED] Authentication failed.")
     send_row(box, outcome="auth_failed", smtp_code=535, smtp_response="5.7.8 nope")
     WarmupDay.objects.create(mailbox=box, day=timezone.now().date(), target=30, sent=2, failed=1)
     html = operator_client.get(f"/warmup/mailboxes/{box.pk}/").content.decode()
     assert "SMTP authentication failed: 535" in html and "Authentication failed" in html
+    assert "IMAP login to 127.0.0.1:1143 failed: [AUTHENTICATIONFAILED]" in html
     assert 'id="fig-warmup-daily"' in html and PASSWORD not in html
     assert operator_client.get(f"/warmup/mailboxes/{MailboxFactory().pk}/").status_code == 404
 
