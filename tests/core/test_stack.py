@@ -107,8 +107,11 @@ def test_run_stack_restarts_a_killed_process_and_counts_it_in_metrics(client, tm
 
     def web_pid() -> int | None:
         for child in psutil.Process(stack.pid).children():
-            if "mailmon.daphne_server" in child.cmdline():
-                return child.pid
+            try:
+                if "mailmon.daphne_server" in child.cmdline():
+                    return child.pid
+            except psutil.Error:  # the killed one, a zombie until run_stack reaps it
+                continue
         return None
 
     try:
