@@ -6,7 +6,7 @@ serializer is named after its whole qualified name instead: ``NodeListOutput``.
 
 Every operation also documents the 4xx answers it can give, with the one error body
 (``Error``: ``detail``, or each field at fault with its messages): 400 when it takes
-parameters or a body, 401 + 403 for agent keys, 403 for staff sessions, 404 for a page
+parameters or a body, 415 when it takes a body, 401 + 403 for agent keys, 403 for staff sessions, 404 for a page
 beyond the last or a path naming no object. A view's own ``extend_schema(responses=...)`` for a code wins.
 
 IP address fields accepting both families are documented as IPv4 or IPv6 (drf-spectacular
@@ -36,6 +36,7 @@ ERROR_SCHEMA = {
     "additionalProperties": {"anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "object"}]},
 }
 BAD_INPUT = "Bad parameters or body; the answer names each field at fault."
+BAD_MEDIA_TYPE = "Body in a media type the endpoint does not read (send application/json)."
 AGENT_ERRORS = {
     "401": "Missing, malformed, unknown, revoked or expired API key.",
     "403": "Key used from outside its CIDR allowlist, or speaking for another node than its own.",
@@ -79,6 +80,8 @@ class AutoSchema(SpectacularAutoSchema):
         answers: dict[str, str] = {}
         if operation.get("parameters") or operation.get("requestBody"):
             answers["400"] = BAD_INPUT
+        if operation.get("requestBody"):
+            answers["415"] = BAD_MEDIA_TYPE  # DRF's parsers refuse other or unreadable media types
         agent = any(isinstance(auth, AgentKeyAuthentication) for auth in self.view.get_authenticators())
         answers |= AGENT_ERRORS if agent else SESSION_ERRORS
         if self._is_list_view() and self._get_paginator() is not None:
