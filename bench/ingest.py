@@ -67,6 +67,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--celery-workers", type=int, default=2)
     parser.add_argument("--keep-db", action="store_true", help="Do not drop the benchmark database.")
+    parser.add_argument("--setup-sql", default="", help="SQL run on the benchmark database after migrate, "
+                        "e.g. DROP INDEX … to measure what an index costs against the same code.")
     return parser.parse_args()
 
 
@@ -455,6 +457,9 @@ def main() -> None:
     subprocess.run([sys.executable, "manage.py", "migrate", "--no-input", "-v0"], cwd=ROOT, env=env, check=True)
     connection.close()
     connection.settings_dict["NAME"] = BENCH_DB
+    if args.setup_sql:
+        with connection.cursor() as cursor:
+            cursor.execute(args.setup_sql)
     from apps.core.models import AgentAPIKey
 
     _, key = AgentAPIKey.objects.create_key(name="bench", allowed_cidrs=["127.0.0.0/8"])
@@ -517,6 +522,7 @@ def main() -> None:
         "clients": args.clients,
         "web_workers": args.web_workers,
         "celery_workers": args.celery_workers,
+        "setup_sql": args.setup_sql or None,
         "cpus": os.cpu_count(),
         "seconds": round(elapsed, 2),
         "events_per_s": round(rate),

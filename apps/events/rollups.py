@@ -139,8 +139,8 @@ _APPLY_SQL: dict[str, str] = {}
 def rollups_apply(*, cursor, source: str) -> None:
     """Fold exactly the event rows of relation ``source`` into the 5-minute rollups.
 
-    ``source`` has the columns of ``events_emailevent`` (the ingest worker passes its
-    ``_inserted`` temp table of newly stored rows). Call it inside the transaction that
+    ``source`` has (at least) the ``SOURCE_COLUMNS`` of ``events_emailevent`` (the ingest
+    worker passes its ``_inserted`` temp table of newly stored rows). Call it inside the transaction that
     stored those rows, so both commit or neither does. The hours touched are marked for
     :func:`rollups_refresh`, which folds them into the hourly and daily rollups.
     """

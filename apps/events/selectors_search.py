@@ -3,11 +3,13 @@ one page at a time, keyset-paginated on (time, id).
 
 Aggregates live in ``selectors.py``; this module reads ``EmailEvent`` rows themselves,
 always bounded by a time range so that only the partitions of that range are scanned.
-``q`` is classified by ``time_range.classify_q`` and each kind uses its own index
-(migration 0006): IP → ``(sending_ip, time)``; message-id → the hash index; address →
-``(lower(recipient|sender), time)`` + the message-id hash; domain → ``(recipient_domain|
-sender_domain, time)``; a bare word (queue id or local part) → ``(split_part(event_id, ':',
-2), time)`` + prefix scans of the address indexes; text → the ``response`` trigram index.
+``q`` is classified by ``time_range.classify_q``. Every kind but message-id and text is
+looked up in the GIN index of ``SearchTokens`` (migration 0008): ``tokens && ARRAY[word]``
+finds the candidate rows, and the exact condition on the column is checked on them. IP
+and sender domain → their token; address → the local part's token (recipient or sender)
++ the message-id hash; recipient domain → ``(recipient_domain, time)``; a bare word (queue
+id or local part) → its token as written and in lower case; message-id → the hash index;
+text → the ``response`` trigram index where it is enabled, else the newest windows.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from apps.ips.models import SendingIP
 from apps.nodes.models import Node
 
 from .models import EmailEvent
-from .models.events import QueueId
+from .models.events import QueueId, SearchTokens
 from .time_range import Cursor, EventCriteria, EventFilters, SearchTerm, TimeRange
 
 # Newest-first windows tried before the whole range (see _newest): small first, because a
@@ -115,19 +117,25 @@ def _like_escape(text: str) -> str:
 
 
 def _term_q(term: SearchTerm) -> Q:
+    """The rows ``term`` matches: a token lookup (the GIN index) and the exact condition."""
     value = term.value
     message_ids = [f"<{value}>", value]
     if term.kind == "ip":
-        return Q(sending_ip=value)
+        return Q(tokens__overlap=[value]) & Q(sending_ip=value)
     if term.kind == "message_id":
         return Q(message_id__in=message_ids)
     if term.kind == "address":
-        return Q(rcpt_lower=value) | Q(sender_lower=value) | Q(message_id__in=message_ids)
+        local = value.split("@", 1)[0]  # as split_part() cuts it
+        return (Q(tokens__overlap=[local]) & (Q(rcpt_lower=value) | Q(sender_lower=value))) | Q(
+            message_id__in=message_ids
+        )
     if term.kind == "domain":
-        return Q(recipient_domain=value) | Q(sender_domain=value)
+        return Q(recipient_domain=value) | (Q(tokens__overlap=[value]) & Q(sender_domain=value))
     if term.kind == "token":
         local = f"{value.lower()}@"
-        return Q(queue_id=value) | Q(rcpt_lower__startswith=local) | Q(sender_lower__startswith=local)
+        return Q(tokens__overlap=sorted({value, value.lower()})) & (
+            Q(queue_id=value) | Q(rcpt_lower__startswith=local) | Q(sender_lower__startswith=local)
+        )
     return Q(response__ilike=f"%{_like_escape(value)}%")
 
 
@@ -153,9 +161,16 @@ def _matching(*, time_range: TimeRange, filters: EventFilters, criteria: EventCr
     if criteria.code is not None and criteria.code.enhanced is not None:
         events = events.filter(enhanced_status=criteria.code.enhanced)
     if term is not None:
-        events = events.alias(rcpt_lower=Lower("recipient"), sender_lower=Lower("sender"), queue_id=QueueId())
-        events = events.filter(_term_q(term))
+        events = term_filter(events, term)
     return events.order_by("-time", "-id")
+
+
+def term_filter(events: QuerySet[EmailEvent], term: SearchTerm) -> QuerySet[EmailEvent]:
+    """``events`` narrowed to the rows ``term`` matches, through the indexes named above."""
+    events = events.alias(
+        tokens=SearchTokens(), rcpt_lower=Lower("recipient"), sender_lower=Lower("sender"), queue_id=QueueId()
+    )
+    return events.filter(_term_q(term))
 
 
 def _newest(events: QuerySet[EmailEvent], *, start: dt.datetime, end: dt.datetime, limit: int) -> list[EmailEvent]:

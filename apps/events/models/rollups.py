@@ -203,10 +203,15 @@ def value_columns(family: str) -> list[str]:
     return ["n", "sample_response"]
 
 
+# The event columns the rollups read: all a relation passed to event_source_sql needs
+# (the ingest worker keeps just these of each newly stored row).
+SOURCE_COLUMNS: tuple[str, ...] = (
+    "time", "node_id", "sending_ip", "sender_domain", "recipient_domain", "type", "bounce_category",
+    "status_code", "enhanced_status", "response", "delay_ms",
+)  # fmt: skip
+
+
 def event_source_sql(relation: str, where: str = "") -> str:
     """Event rows of ``relation`` with the columns the rollups group on, plus ``hb``."""
-    return (
-        "SELECT time, node_id, sending_ip, sender_domain, recipient_domain, type, bounce_category, "
-        "coalesce(status_code, 0) AS status_code, enhanced_status, response, delay_ms, "
-        f"width_bucket(delay_ms, {HIST_THRESHOLDS_SQL}) AS hb FROM {relation} {where}"
-    )
+    columns = ", ".join("coalesce(status_code, 0) AS status_code" if c == "status_code" else c for c in SOURCE_COLUMNS)
+    return f"SELECT {columns}, width_bucket(delay_ms, {HIST_THRESHOLDS_SQL}) AS hb FROM {relation} {where}"

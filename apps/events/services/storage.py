@@ -26,6 +26,7 @@ from apps.core.live import broadcast
 from apps.nodes.services import nodes_ensure
 
 from ..models import EmailEvent, IngestBatch
+from ..models.rollups import SOURCE_COLUMNS
 from ..rollups import rollups_apply
 from ..wire import EVENT_TYPES
 from .inbox import NOT_NULL_TEXT, STAGING_COLUMNS
@@ -48,8 +49,11 @@ _STAGING_DDL: Final = (
     + ", ".join(f"{name} {kind}" for name, kind in STAGING_COLUMNS)
     + ") ON COMMIT DELETE ROWS"
 )
+# Only what the rollups and the live counters read of each stored row: copying whole rows
+# (message ids, addresses) into the temp table cost ~2 µs of PostgreSQL CPU per event.
 _INSERTED_DDL: Final = (
-    f"CREATE TEMP TABLE IF NOT EXISTS _inserted (LIKE {EmailEvent._meta.db_table}) ON COMMIT DELETE ROWS"
+    "CREATE TEMP TABLE IF NOT EXISTS _inserted ON COMMIT DELETE ROWS AS "
+    f"SELECT {', '.join(SOURCE_COLUMNS)} FROM {EmailEvent._meta.db_table} WITH NO DATA"
 )
 _EVENT_COLUMNS: Final = [name if name != "node_name" else "node_id" for name, _ in STAGING_COLUMNS]
 _INSERT_SQL: Final = (
@@ -66,7 +70,7 @@ _INSERT_SQL: Final = (
     # then wait for each other instead of deadlocking.  Time first: as cheap as no order
     # at all (measured), where (event_id, time) order cost ~15 % more.
     " ORDER BY s.time, s.event_id"
-    " ON CONFLICT (event_id, time) DO NOTHING RETURNING *"
+    f" ON CONFLICT (event_id, time) DO NOTHING RETURNING {', '.join(SOURCE_COLUMNS)}"
     ") INSERT INTO _inserted SELECT * FROM ins"
 )
 _LOCK_SQL: Final = (
