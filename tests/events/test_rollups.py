@@ -111,3 +111,16 @@ def test_the_refresh_task_drops_five_minute_rollups_past_the_event_retention(set
         assert cursor.fetchone() == (1, T0 + dt.timedelta(days=4) - dt.timedelta(minutes=3))
         cursor.execute("SELECT count(*) FROM events_flow_total_1h")
         assert cursor.fetchone()[0] == 2
+
+
+def test_the_5_minute_rollups_leave_room_for_hot_updates(db):
+    """Migration 0009: the worker updates each open 5-minute row many times; fillfactor 70
+    keeps those updates on the page (HOT), so they write no index entries."""
+    from apps.events.models.rollups import ROLLUP_MODELS
+
+    tables = [model._meta.db_table for (_family, _cut, grain), model in ROLLUP_MODELS.items() if grain == "5m"]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT relname, reloptions FROM pg_class WHERE relname = ANY(%s)", [tables])
+        options = dict(cursor.fetchall())
+    assert sorted(options) == sorted(tables)
+    assert all(opts and "fillfactor=70" in opts for opts in options.values()), options
