@@ -3,13 +3,14 @@ one page at a time, keyset-paginated on (time, id).
 
 Aggregates live in ``selectors.py``; this module reads ``EmailEvent`` rows themselves,
 always bounded by a time range so that only the partitions of that range are scanned.
-``q`` is classified by ``time_range.classify_q``. Every kind but message-id and text is
-looked up in the GIN index of ``SearchTokens`` (migration 0008): ``tokens && ARRAY[word]``
-finds the candidate rows, and the exact condition on the column is checked on them. IP
-and sender domain → their token; address → the local part's token (recipient or sender)
-+ the message-id hash; recipient domain → ``(recipient_domain, time)``; a bare word (queue
-id or local part) → its token as written and in lower case; message-id → the hash index;
-text → the ``response`` trigram index where it is enabled, else the newest windows.
+``q`` is classified by ``time_range.classify_q``. IP, address, local part, queue id and
+sender domain are looked up in the GIN index of ``SearchTokens`` (migration 0008):
+``tokens && ARRAY[word]`` finds the candidate rows, and the exact condition on the column is
+checked on them (an address → its local part's token, recipient or sender; a bare word →
+its token as written and in lower case, queue id or local part). Message-ID → the hash
+index (also for an address, which may be a Message-ID typed without brackets); recipient
+domain → ``(recipient_domain, time)``; text → the ``response`` trigram index where it is
+enabled, else the newest windows.
 """
 
 from __future__ import annotations

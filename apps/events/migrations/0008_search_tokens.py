@@ -1,7 +1,8 @@
 """Event search through one GIN index of SearchTokens instead of five btrees (issue 7).
 
-The five "(key, time)" btrees of 0006 cost ingest about 40 µs of PostgreSQL CPU per
-event (bench/ingest.py); one GIN index with fastupdate costs about a third of that.
+The five "(key, time)" btrees of 0006 cost ingest about 34 µs of PostgreSQL CPU per
+event (bench/ingest.py); one GIN index with fastupdate a fraction of that (docs/architecture.md,
+"Search indexes and ingest").
 Building it reads every stored event once: on a large install, run ``migrate`` when
 ingest is quiet (the API keeps accepting batches into the inbox meanwhile).
 """

@@ -40,7 +40,8 @@ class SearchTokens(models.Func):
     column, so a token that happens to match another kind (a local part spelt like a
     queue id) costs a recheck, never a wrong result. One GIN index with ``fastupdate``
     (new entries collect in a pending list that is merged in sorted runs) costs ingest
-    about a third of what one btree per kind did (docs/events.md, "Search indexes").
+    a fraction of what one btree per kind did (docs/architecture.md, "Search indexes
+    and ingest").
     """
 
     template = "ARRAY[%(expressions)s]"
