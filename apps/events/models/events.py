@@ -106,7 +106,7 @@ class EmailEvent(models.Model):
             # Exact Message-ID lookups only: a hash index costs ingest ~15% less than a btree here.
             HashIndex(fields=["message_id"], name="emailevent_message_id"),
             # Event search (selectors_search): address, local part, queue id, IP and sender
-            # domain, all in one GIN index of SearchTokens (five btrees cost ingest 3x more).
+            # domain, all in one GIN index of SearchTokens (docs/architecture.md, "Search indexes and ingest").
             GinIndex(SearchTokens(), name="emailevent_search_tokens"),
             # + emailevent_response_trgm (GIN, pg_trgm) where the server has contrib: migration 0006.
         ]
