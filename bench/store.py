@@ -65,28 +65,15 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def _stat(pid: int) -> list[str] | None:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-
-
-def _backend_cpu(pid: int) -> float:
-    fields = _stat(pid)
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _server_cpu(postmaster: int) -> float:
     """CPU seconds of the whole PostgreSQL server so far: its live processes, plus the
     children it has reaped (autovacuum workers come and go), from the postmaster's cutime."""
-    total = 0
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and (fields := _stat(int(entry.name))) is not None and int(fields[1]) == postmaster:
-            total += int(fields[11]) + int(fields[12])
-    fields = _stat(postmaster)
-    total += sum(int(f) for f in fields[11:15])
-    return total / os.sysconf("SC_CLK_TCK")
+    from ingest import _stat
+
+    live = sum(stat[1] for entry in Path("/proc").iterdir()
+               if entry.name.isdigit() and (stat := _stat(int(entry.name))) and stat[0] == postmaster)  # fmt: skip
+    fields = Path(f"/proc/{postmaster}/stat").read_text().rsplit(")", 1)[1].split()
+    return live + sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # its own and reaped children's
 
 
 def _kind(sql: str) -> str:
@@ -107,33 +94,34 @@ def main() -> None:
 
     embedded.start()  # an entry point: the embedded servers when DATABASE_URL/REDIS_URL are unset
     django.setup()
-    import psycopg
     from django.conf import settings
     from django.db import connection
+    from ingest import admin_connect
 
-    params = connection.get_connection_params()
-    with psycopg.connect(**{**params, "dbname": "postgres"}, autocommit=True) as admin:
+    with admin_connect() as admin:
         admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
         admin.execute(f"CREATE DATABASE {BENCH_DB}")
     url = urlunparse(urlparse(settings.DATABASE_URL)._replace(path="/" + BENCH_DB))
     env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": settings.REDIS_URL, "LOG_LEVEL": "WARNING",
            "DJANGO_SETTINGS_MODULE": "mailmon.settings"}  # fmt: skip
     subprocess.run([sys.executable, "manage.py", "migrate", "--no-input", "-v0"], cwd=ROOT, env=env, check=True)
+    default_name = connection.settings_dict["NAME"]
     connection.close()
     connection.settings_dict["NAME"] = BENCH_DB
     try:
         result = run(args)
     finally:
         connection.close()
+        connection.settings_dict["NAME"] = default_name
         if not args.keep_db:
-            with psycopg.connect(**{**params, "dbname": "postgres"}, autocommit=True) as admin:
+            with admin_connect() as admin:
                 admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
     print(json.dumps(result))
 
 
 def run(args: argparse.Namespace) -> dict:
     from django.db import connection
-    from ingest import make_bodies
+    from ingest import _stat, make_bodies
 
     from apps.events.services import inbox, storage
     from apps.events.wire import parse_batch
@@ -161,8 +149,8 @@ def run(args: argparse.Namespace) -> dict:
             cursor.execute("SELECT pg_backend_pid()")
             pid = cursor.fetchone()[0]
         timings.clear()
-        postmaster = int(_stat(pid)[1])
-        cpu, server, started, stored = _backend_cpu(pid), _server_cpu(postmaster), time.perf_counter(), 0
+        postmaster, cpu = _stat(pid)
+        server, started, stored = _server_cpu(postmaster), time.perf_counter(), 0
         with connection.execute_wrapper(timed):
             while (result := storage.ingest_batches_store()) is not None:
                 stored += result.stored
@@ -172,7 +160,7 @@ def run(args: argparse.Namespace) -> dict:
                     "SELECT sum(gin_clean_pending_list(c.oid)) FROM pg_class c JOIN pg_am a ON a.oid = c.relam "
                     "WHERE a.amname = 'gin' AND c.relkind = 'i'"
                 )
-        wall, pg = time.perf_counter() - started, _backend_cpu(pid) - cpu
+        wall, pg = time.perf_counter() - started, _stat(pid)[1] - cpu
         # Autovacuum and the checkpointer work for the same events (and the GIN index's
         # pending list may be merged by either the backend or autovacuum): count them too,
         # over the drain and the seconds after it that they take to settle.
