@@ -28,6 +28,7 @@ from rest_framework.views import APIView
 
 from apps.core.agent_auth import AgentAuthError, AgentKeyScheme, authenticate_agent
 from apps.core.agent_limits import agent_rate_check
+from apps.core.db_gate import DatabaseGate, DatabaseUnavailable
 from apps.core.metrics import counter_inc, declare_counter
 from apps.nodes.services import NodeRegistrationRefused, nodes_ensure
 
@@ -41,30 +42,36 @@ ACCEPTED_COUNTER = "mailmon_events_accepted_total"
 REJECTED_COUNTER = "mailmon_events_rejected_total"
 declare_counter(ACCEPTED_COUNTER, "Delivery events accepted by POST /api/v1/events/ingest")
 declare_counter(REJECTED_COUNTER, "Delivery events rejected by POST /api/v1/events/ingest (invalid)")
+# After a connection failure this process answers 503 at once for MAILMON_INGEST_RETRY_AFTER s.
+DATABASE_GATE = DatabaseGate("ingest")
 
 
 def event_ingest(request: HttpRequest) -> JsonResponse:
     """Serve one ingest POST (EventIngestApi routes it here; DRF answers other methods 405)."""
     try:
-        principal = authenticate_agent(request.META)
-        wait = agent_rate_check(key_id=principal.key.pk, rate=principal.key.rate_limit)
-        if wait is not None:  # before reading the body: refusing costs nothing
-            return _error(429, "Request rate limit of this API key exceeded; send this batch again later.",
-                          **{"Retry-After": str(wait)})
-        body = _read_body(request)
-        return _ingest(body, request.content_type or "", principal)
+        with DATABASE_GATE.passage(settings.MAILMON_INGEST_RETRY_AFTER):
+            principal = authenticate_agent(request.META)
+            wait = agent_rate_check(key_id=principal.key.pk, rate=principal.key.rate_limit)
+            if wait is not None:  # before reading the body: refusing costs nothing
+                return _error(
+                    429,
+                    "Request rate limit of this API key exceeded; send this batch again later.",
+                    **{"Retry-After": str(wait)},
+                )
+            body = _read_body(request)
+            return _ingest(body, request.content_type or "", principal)
     except AgentAuthError as exc:
         headers = {"WWW-Authenticate": "Api-Key"} if exc.status == 401 else {}
         return _error(exc.status, exc.detail, **headers)
     except _BodyError as exc:
         return _error(exc.status, exc.detail)
     except InboxFull:
-        return _error(
-            429, "Ingest backlog is full; send this batch again later.", **_retry_after()
-        )
+        return _error(429, "Ingest backlog is full; send this batch again later.", **_retry_after())
+    except DatabaseUnavailable:  # a recent request found it unreachable: this one does not wait 5 s
+        return _database_unavailable()
     except DatabaseError:
         log.warning("ingest: database unavailable", exc_info=True)
-        return _error(503, "Database unavailable; send this batch again later.", **_retry_after())
+        return _database_unavailable()
 
 
 def _ingest(body: bytes, content_type: str, principal) -> JsonResponse:
@@ -167,6 +174,10 @@ def _count(accepted: int, rejected: int) -> None:
             counter_inc(ACCEPTED_COUNTER, accepted)
         if rejected:
             counter_inc(REJECTED_COUNTER, rejected)
+
+
+def _database_unavailable() -> JsonResponse:
+    return _error(503, "Database unavailable; send this batch again later.", **_retry_after())
 
 
 def _retry_after() -> dict[str, str]:

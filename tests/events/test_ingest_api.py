@@ -9,7 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import connection
 
+from apps.core.db_gate import DatabaseGate
 from apps.core.metrics import render
+from apps.events import ingest
 from apps.events.models import EmailEvent, IngestBatch
 from apps.events.services import inbox_drain
 from tests.core.factories import make_agent_key
@@ -215,9 +217,11 @@ def test_above_the_backlog_limit_it_answers_429_with_retry_after(client, agent_h
 
 
 @pytest.mark.django_db(transaction=True)
-def test_with_postgresql_down_it_answers_503_with_retry_after(client, agent_headers, settings):
+def test_with_postgresql_down_it_answers_503_with_retry_after(client, agent_headers, settings, monkeypatch):
     from tests.core.processes import free_port
 
+    now = [1000.0]
+    monkeypatch.setattr(ingest, "DATABASE_GATE", DatabaseGate("test", clock=lambda: now[0]))
     settings.MAILMON_INGEST_RETRY_AFTER = 11
     db = connection.settings_dict
     saved = (db["HOST"], db["PORT"])
@@ -233,6 +237,13 @@ def test_with_postgresql_down_it_answers_503_with_retry_after(client, agent_head
     assert response.status_code == 503
     assert response["Retry-After"] == "11"
     assert IngestBatch.objects.count() == 0
+    # For Retry-After seconds the worker answers 503 without trying (the database is back here).
+    now[0] += 10
+    assert post(client, agent_headers, [event(2)]).status_code == 503
+    assert IngestBatch.objects.count() == 0
+    now[0] += 1
+    assert post(client, agent_headers, [event(3)]).status_code == 202
+    assert IngestBatch.objects.count() == 1
 
 
 @pytest.mark.django_db
