@@ -65,3 +65,28 @@ def agent_key(db) -> str:
 @pytest.fixture
 def agent_headers(agent_key) -> dict[str, str]:
     return {"HTTP_AUTHORIZATION": f"Api-Key {agent_key}", "REMOTE_ADDR": "127.0.0.1"}
+
+
+@pytest.fixture
+def database_refused():
+    """A context manager pointing the default connection at a port where no server listens: a real
+    connection attempt that fails the way a stopped PostgreSQL does. Leaving it restores the database."""
+    from contextlib import contextmanager
+
+    from django.db import connection
+
+    from tests.core.processes import free_port
+
+    @contextmanager
+    def refused():
+        db = connection.settings_dict
+        saved = (db["HOST"], db["PORT"])
+        connection.close()
+        db["HOST"], db["PORT"] = "127.0.0.1", str(free_port())
+        try:
+            yield
+        finally:
+            connection.close()
+            db["HOST"], db["PORT"] = saved
+
+    return refused

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+
+from django.conf import settings
 from django.core.exceptions import TooManyFieldsSent, TooManyFilesSent
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from .db_gate import is_unavailable
+
+log = logging.getLogger(__name__)
 
 # Django's form-body limits (DATA_UPLOAD_MAX_NUMBER_FIELDS/FILES) raise while DRF parses a body;
 # DRF leaves them to Django, whose answer is an HTML page: answer JSON like every other 400.
@@ -15,6 +22,14 @@ _BODY_LIMITS = (TooManyFieldsSent, TooManyFilesSent)
 def exception_handler(exc, context):
     if isinstance(exc, _BODY_LIMITS):
         return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+    if is_unavailable(exc):
+        # PostgreSQL unreachable: the agents' and scripts' retry contract (503 + Retry-After), not a 500.
+        log.warning("API: database unavailable", exc_info=True)
+        return Response(
+            {"detail": "Database unavailable; try again later."},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(settings.MAILMON_INGEST_RETRY_AFTER)},
+        )
     response = drf_exception_handler(exc, context)
     if response is not None and isinstance(response.data, list):
         response.data = {"non_field_errors": response.data}

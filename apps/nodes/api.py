@@ -121,6 +121,7 @@ class NodeMetricsIngestApi(APIView):
             202: NodeListApi.OutputSerializer,
             403: OpenApiResponse(description="Key scoped to another node, or the key's node limit reached."),
             429: OpenApiResponse(description="Too many new hostnames this minute for this key (Retry-After)."),
+            503: OpenApiResponse(description="Database unavailable; send the report again after Retry-After."),
         },
     )
     def post(self, request):

@@ -7,7 +7,6 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection
 
 from apps.core.db_gate import DatabaseGate
 from apps.core.metrics import render
@@ -217,23 +216,14 @@ def test_above_the_backlog_limit_it_answers_429_with_retry_after(client, agent_h
 
 
 @pytest.mark.django_db(transaction=True)
-def test_with_postgresql_down_it_answers_503_with_retry_after(client, agent_headers, settings, monkeypatch):
-    from tests.core.processes import free_port
-
+def test_with_postgresql_down_it_answers_503_with_retry_after(
+    client, agent_headers, settings, monkeypatch, database_refused
+):
     now = [1000.0]
     monkeypatch.setattr(ingest, "DATABASE_GATE", DatabaseGate("test", clock=lambda: now[0]))
     settings.MAILMON_INGEST_RETRY_AFTER = 11
-    db = connection.settings_dict
-    saved = (db["HOST"], db["PORT"])
-    connection.close()
-    # A real connection attempt to a port where no server listens: what a stopped
-    # PostgreSQL looks like to the API.
-    db["HOST"], db["PORT"] = "127.0.0.1", str(free_port())
-    try:
+    with database_refused():
         response = post(client, agent_headers, [event(1)])
-    finally:
-        connection.close()
-        db["HOST"], db["PORT"] = saved
     assert response.status_code == 503
     assert response["Retry-After"] == "11"
     assert IngestBatch.objects.count() == 0

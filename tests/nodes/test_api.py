@@ -97,6 +97,18 @@ def test_a_page_beyond_the_last_is_a_404_and_last_is_allowed(viewer_client):
     assert viewer_client.get("/api/v1/nodes?page=last&page_size=1000").json()["count"] == 1
 
 
+@pytest.mark.django_db(transaction=True)
+def test_with_postgresql_down_an_agent_report_is_a_503_with_retry_after(client, agent_headers, settings,
+                                                                        database_refused):
+    settings.MAILMON_INGEST_RETRY_AFTER = 7
+    with database_refused():
+        response = _report(client, agent_headers, cpu_percent=5)
+    assert response.status_code == 503, response.content
+    assert response["Retry-After"] == "7"
+    assert "Database unavailable" in response.json()["detail"]
+    assert _report(client, agent_headers, cpu_percent=5).status_code == 202
+
+
 def _report(client, agent_headers, **fields):
     payload = {"hostname": "mta-9.example.net", **fields}
     return client.post("/api/v1/nodes/metrics", payload, content_type="application/json", **agent_headers)
