@@ -70,7 +70,8 @@ def agent_headers(agent_key) -> dict[str, str]:
 @pytest.fixture
 def database_refused():
     """A context manager pointing the default connection at a port where no server listens: a real
-    connection attempt that fails the way a stopped PostgreSQL does. Leaving it restores the database."""
+    connection attempt that fails the way a stopped PostgreSQL does. Leaving it restores the database.
+    Only in ``django_db(transaction=True)`` tests: inside the test's atomic block Django keeps the connection open."""
     from contextlib import contextmanager
 
     from django.db import connection

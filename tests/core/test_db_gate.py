@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from django.db import DatabaseError, OperationalError, connection, connections, transaction
+from django.db import OperationalError, connection, connections, transaction
 
 from apps.core.db_gate import DatabaseGate, DatabaseUnavailable, is_unavailable
 from tests.core import processes
@@ -23,7 +23,8 @@ class Clock:
 
 @pytest.fixture
 def refused() -> OperationalError:
-    """What Django raises when PostgreSQL refuses the connection (a real attempt on a closed port)."""
+    """What Django raises when PostgreSQL refuses the connection (a real attempt on a closed port).
+    A copy of the connection, not ``database_refused``: that one needs a transactional test."""
     closed = connections["default"].copy()
     closed.settings_dict["PORT"] = processes.free_port()
     with pytest.raises(OperationalError) as info:
@@ -31,12 +32,11 @@ def refused() -> OperationalError:
     return info.value
 
 
-def _statement_timeout() -> DatabaseError:
-    """A statement PostgreSQL cancelled: the database answered, it is reachable."""
-    with pytest.raises(OperationalError) as info, transaction.atomic(), connection.cursor() as cursor:
+def _cancelled_statement() -> None:
+    """Run a statement PostgreSQL cancels: the database answered, it is reachable."""
+    with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL statement_timeout = 1")
         cursor.execute("SELECT pg_sleep(1)")
-    return info.value
 
 
 def _fail(gate: DatabaseGate, exc: BaseException) -> None:
@@ -46,15 +46,16 @@ def _fail(gate: DatabaseGate, exc: BaseException) -> None:
 
 def test_a_refused_connection_is_unavailability_and_a_cancelled_statement_is_not(refused):
     assert is_unavailable(refused)
-    assert not is_unavailable(_statement_timeout())
+    with pytest.raises(OperationalError) as cancelled:
+        _cancelled_statement()
+    assert not is_unavailable(cancelled.value)
     assert not is_unavailable(ValueError("not a database error"))
 
 
 def test_statement_errors_pass_through_and_leave_the_gate_open():
     gate = DatabaseGate("test")
-    with pytest.raises(OperationalError), gate.passage(5), transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL statement_timeout = 1")
-        cursor.execute("SELECT pg_sleep(1)")
+    with pytest.raises(OperationalError), gate.passage(5):
+        _cancelled_statement()
     assert gate.is_open
     with gate.passage(5), connection.cursor() as cursor:
         cursor.execute("SELECT 1")
